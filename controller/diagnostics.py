@@ -1,0 +1,91 @@
+"""Diagnostics: the one shape every stage reports problems in.
+
+Every problem carries the file, line and column of the YAML that caused it, so the
+CLI (and CI annotations, SARIF) can point at it. Codes are stable: tools and users
+match on them, so a code is never reused for a different meaning.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+
+
+class Severity(str, Enum):
+    ERROR = "error"
+    WARNING = "warning"
+
+
+# code -> (short name, one-line description). SARIF rules and the README table come from here.
+CODES: dict[str, tuple[str, str]] = {
+    # Y: reading files and YAML syntax
+    "Y001": ("yaml-syntax", "The file is not valid YAML."),
+    "Y002": ("duplicate-key", "A mapping holds the same key twice."),
+    "Y003": ("alias-limit", "Aliases expand past the limit (a 'billion laughs' document) or recurse."),
+    "Y004": ("depth-limit", "Nesting is deeper than the limit."),
+    "Y005": ("file-too-large", "The file is larger than the limit."),
+    "Y006": ("document-limit", "The file holds more YAML documents than the limit."),
+    "Y007": ("not-utf8", "The file is not UTF-8 text."),
+    "Y008": ("forbidden-tag", "A YAML tag other than the plain JSON-compatible ones."),
+    "Y009": ("complex-key", "A mapping key that is not a plain scalar."),
+    "Y010": ("empty-file", "The file holds no YAML document."),
+    "Y011": ("path-escape", "A path or symlink leads outside the repository."),
+    "Y012": ("no-manifests", "No manifest files were found."),
+    "Y013": ("unreadable", "The file cannot be read."),
+    # S: what a document is, and its schema
+    "S001": ("not-a-manifest", "A document that is neither an amlctl envelope nor an Azure ML CLI v2 file."),
+    "S002": ("unsupported-kind", "An Azure ML CLI v2 kind that amlctl does not manage."),
+    "S003": ("schema", "A field does not match the kind's schema."),
+    "S004": ("unknown-field", "A field the kind's schema does not define."),
+    "S005": ("missing-field", "A required field is missing."),
+    "S006": ("name-mismatch", "spec.name disagrees with metadata.name."),
+    # M: meaning across manifests
+    "M001": ("duplicate-name", "Two manifests define the same kind and name in one workspace."),
+    "M002": ("external-reference", "A reference to something no manifest here defines."),
+    "M003": ("dangling-reference", "A reference that must resolve inside the estate does not."),
+    "M004": ("traffic", "An endpoint's traffic is not a valid allocation over its own deployments."),
+    "M005": ("mirror-traffic", "Mirror traffic over 50% or aimed at a deployment that takes live traffic."),
+    "M006": ("path-missing", "A local path (code, model, conda file, build context) does not exist."),
+    "M007": ("inline-secret", "A credential is written inline in git."),
+    "M008": ("unknown-role", "A role name that is not a known built-in role or role-definition id."),
+    "M009": ("workspace-mismatch", "A reference crosses into another workspace."),
+    # K: stacks and overlays
+    "K001": ("stack-file", "A stack file does not match the stack schema."),
+    "K002": ("overlay-no-match", "An overlay selects no manifest."),
+    "K003": ("overlay-result", "A manifest is invalid after a stack's overlays are applied."),
+}
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class Diagnostic:
+    """One problem. Sorting orders by file, line, column: the order users read in."""
+
+    path: str  # repository-relative, POSIX separators
+    line: int  # 1-based; 0 when the problem is about the file as a whole
+    col: int  # 1-based; 0 when unknown
+    code: str
+    severity: Severity
+    message: str
+    subject: str = ""  # "Kind/name" where a manifest is known
+    stack: str = ""  # set when the problem appears only with a stack's overlays
+
+    @property
+    def rule(self) -> str:
+        return CODES[self.code][0]
+
+    def format(self) -> str:
+        subject = f" {self.subject}:" if self.subject else ""
+        stack = f" [stack {self.stack}]" if self.stack else ""
+        return (
+            f"{self.path}:{self.line}:{self.col}: {self.severity.value}[{self.code}]"
+            f"{subject} {self.message}{stack}"
+        )
+
+
+def error(path: str, line: int, col: int, code: str, message: str, subject: str = "") -> Diagnostic:
+    assert code in CODES, code
+    return Diagnostic(path, line, col, code, Severity.ERROR, message, subject)
+
+
+def warning(path: str, line: int, col: int, code: str, message: str, subject: str = "") -> Diagnostic:
+    assert code in CODES, code
+    return Diagnostic(path, line, col, code, Severity.WARNING, message, subject)

@@ -1,0 +1,225 @@
+"""Safe YAML reading that keeps the line and column of every node.
+
+PyYAML's composer (libyaml when present) builds the node graph; we turn nodes into
+plain JSON-compatible data ourselves so that nothing can construct a Python object,
+duplicate keys are errors rather than last-one-wins, alias expansion and nesting are
+bounded, and each value's position survives for error messages.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+
+from controller.diagnostics import Diagnostic, error
+
+try:  # libyaml is an order of magnitude faster; the pure-Python loader is the fallback
+    from yaml import CSafeLoader as _Loader
+except ImportError:  # pragma: no cover - depends on how PyYAML was built
+    from yaml import SafeLoader as _Loader  # type: ignore[assignment]
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_bytes: int = 2 * 1024 * 1024
+    max_documents: int = 200
+    max_depth: int = 64
+    max_nodes: int = 200_000  # per file, counting every alias expansion
+
+
+DEFAULT_LIMITS = Limits()
+
+Path_ = tuple  # a JSON path: tuple of str keys and int indexes
+
+
+@dataclass
+class Positions:
+    """Where each value (and each mapping key) of a document starts, 1-based."""
+
+    values: dict[Path_, tuple[int, int]] = field(default_factory=dict)
+    keys: dict[Path_, tuple[int, int]] = field(default_factory=dict)
+
+    def at(self, path: Path_, key: bool = False) -> tuple[int, int]:
+        """Position of `path`, or of its nearest ancestor that has one."""
+        path = tuple(path)
+        table = self.keys if key else self.values
+        while True:
+            if path in table:
+                return table[path]
+            if key and path in self.values:
+                return self.values[path]
+            if not path:
+                return (1, 1)
+            path = path[:-1]
+            table = self.keys if key and path in self.keys else self.values
+
+
+@dataclass
+class Document:
+    path: str  # repository-relative
+    index: int  # 0-based position in the file's document stream
+    data: Any
+    positions: Positions
+
+
+_TAG = "tag:yaml.org,2002:"
+_STR, _INT, _FLOAT, _BOOL, _NULL = (_TAG + t for t in ("str", "int", "float", "bool", "null"))
+_MAP, _SEQ, _TIMESTAMP, _MERGE = (_TAG + t for t in ("map", "seq", "timestamp", "merge"))
+_constructor = yaml.SafeLoader("")  # only its scalar constructors are used: they build ints, floats, bools
+
+
+class _Fail(Exception):
+    def __init__(self, code: str, node: yaml.Node | None, message: str) -> None:
+        super().__init__(message)
+        self.code, self.node, self.message = code, node, message
+
+
+def _pos(node: yaml.Node) -> tuple[int, int]:
+    return (node.start_mark.line + 1, node.start_mark.column + 1)
+
+
+class _Builder:
+    def __init__(self, limits: Limits, positions: Positions) -> None:
+        self.limits = limits
+        self.positions = positions
+        self.nodes = 0
+        self.active: set[int] = set()  # ids of nodes being built: an alias back into one is a cycle
+
+    def build(self, node: yaml.Node, path: Path_, depth: int) -> Any:
+        self.nodes += 1
+        if self.nodes > self.limits.max_nodes:
+            raise _Fail("Y003", node, f"the document expands to more than {self.limits.max_nodes} nodes "
+                        "(aliases that multiply, a 'billion laughs' document?)")
+        if depth > self.limits.max_depth:
+            raise _Fail("Y004", node, f"nesting deeper than {self.limits.max_depth} levels")
+        self.positions.values.setdefault(path, _pos(node))
+        if isinstance(node, yaml.ScalarNode):
+            return self.scalar(node)
+        if id(node) in self.active:
+            raise _Fail("Y003", node, "an alias refers to a node that contains it (a recursive structure)")
+        self.active.add(id(node))
+        try:
+            if isinstance(node, yaml.SequenceNode):
+                if node.tag != _SEQ:
+                    raise _Fail("Y008", node, f"YAML tag {node.tag!r} is not allowed: only plain data is")
+                return [self.build(child, path + (i,), depth + 1) for i, child in enumerate(node.value)]
+            if node.tag != _MAP:
+                raise _Fail("Y008", node, f"YAML tag {node.tag!r} is not allowed: only plain data is")
+            return self.mapping(node, path, depth)
+        finally:
+            self.active.discard(id(node))
+
+    def mapping(self, node: yaml.MappingNode, path: Path_, depth: int) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        merges = []
+        for key_node, value_node in node.value:
+            if key_node.tag == _MERGE:
+                merges.append(value_node)
+                continue
+            if not isinstance(key_node, yaml.ScalarNode):
+                raise _Fail("Y009", key_node, "mapping keys must be plain scalars, not a mapping or a list "
+                            "(an unsubstituted '{{PLACEHOLDER}}' template?)")
+            if key_node.tag not in (_STR, _INT, _FLOAT, _BOOL, _NULL):
+                raise _Fail("Y008", key_node, f"YAML tag {key_node.tag!r} is not allowed on a key")
+            key = key_node.value
+            if key in out:
+                first = self.positions.keys[path + (key,)]
+                raise _Fail("Y002", key_node, f"duplicate key {key!r} (first defined at line {first[0]}); "
+                            "YAML keeps only the last one, so one of them would be silently lost")
+            self.positions.keys[path + (key,)] = _pos(key_node)
+            out[key] = self.build(value_node, path + (key,), depth + 1)
+        # Merged keys come after explicit ones so that explicit keys keep their own positions.
+        for value_node in merges:
+            for source in self.merge_sources(value_node, path, depth):
+                for k, v in source.items():
+                    out.setdefault(k, v)
+        return out
+
+    def merge_sources(self, node: yaml.Node, path: Path_, depth: int) -> list[dict[str, Any]]:
+        nodes = node.value if isinstance(node, yaml.SequenceNode) else [node]
+        sources = []
+        for n in nodes:
+            if not isinstance(n, yaml.MappingNode):
+                raise _Fail("Y001", n, "a merge key '<<' takes a mapping or a list of mappings")
+            sources.append(self.build(n, path, depth + 1))
+        return sources
+
+    def scalar(self, node: yaml.ScalarNode) -> Any:
+        tag = node.tag
+        if tag == _STR or tag == _TIMESTAMP:
+            # Timestamps stay text: JSON has no date type and Azure takes ISO strings.
+            return node.value
+        if tag == _NULL:
+            return None
+        if tag == _BOOL:
+            return _constructor.construct_yaml_bool(node)
+        if tag == _INT:
+            return _constructor.construct_yaml_int(node)
+        if tag == _FLOAT:
+            value = _constructor.construct_yaml_float(node)
+            if value != value or value in (float("inf"), float("-inf")):
+                raise _Fail("Y001", node, f"{node.value!r} is not a finite number")
+            return value
+        raise _Fail("Y008", node, f"YAML tag {tag!r} is not allowed: only plain data is "
+                    "(strings, numbers, booleans, null, mappings, lists)")
+
+
+def _mark_of(exc: yaml.MarkedYAMLError) -> tuple[int, int]:
+    mark = exc.problem_mark or exc.context_mark
+    return (mark.line + 1, mark.column + 1) if mark else (1, 1)
+
+
+def decode(path: str, raw: bytes) -> tuple[str | None, list[Diagnostic]]:
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        col = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
+        return None, [error(path, line, col, "Y007", f"byte 0x{raw[exc.start]:02x} is not valid UTF-8; "
+                            "save the file as UTF-8")]
+    if text.startswith("\ufeff"):
+        text = text[1:]
+    return text, []
+
+
+def parse(path: str, raw: bytes, limits: Limits = DEFAULT_LIMITS) -> tuple[list[Document], list[Diagnostic]]:
+    """Parse one file's bytes into documents. Never raises for bad input."""
+    if len(raw) > limits.max_bytes:
+        return [], [error(path, 0, 0, "Y005", f"the file is {len(raw):,} bytes; the limit is "
+                          f"{limits.max_bytes:,} (manifests are small: is this a data file?)")]
+    text, diags = decode(path, raw)
+    if text is None:
+        return [], diags
+    docs: list[Document] = []
+    loader = _Loader(text)
+    try:
+        index = 0
+        while loader.check_node():
+            if index >= limits.max_documents:
+                return docs, [error(path, loader.peek_event().start_mark.line + 1, 1, "Y006",
+                                    f"more than {limits.max_documents} YAML documents in one file")]
+            node = loader.get_node()
+            if node is not None:
+                positions = Positions()
+                try:
+                    data = _Builder(limits, positions).build(node, (), 0)
+                except _Fail as fail:
+                    line, col = _pos(fail.node) if fail.node is not None else (1, 1)
+                    return docs, [error(path, line, col, fail.code, fail.message)]
+                docs.append(Document(path, index, data, positions))
+            index += 1
+    except yaml.MarkedYAMLError as exc:
+        line, col = _mark_of(exc)
+        problem = exc.problem or exc.context or "invalid YAML"
+        return docs, [error(path, line, col, "Y001", f"YAML syntax: {problem}")]
+    except yaml.YAMLError as exc:  # e.g. reader errors on control characters
+        return docs, [error(path, 1, 1, "Y001", f"YAML: {exc}")]
+    except RecursionError:
+        return docs, [error(path, 1, 1, "Y004", f"nesting deeper than the parser can follow")]
+    finally:
+        loader.dispose()
+    docs = [d for d in docs if d.data is not None]
+    if not docs:
+        return [], [error(path, 1, 1, "Y010", "the file holds no YAML document (it is empty or only comments)")]
+    return docs, []

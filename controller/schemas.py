@@ -1,0 +1,314 @@
+"""The JSON Schemas in `schemas/`: loading, the kind registry they define, validation.
+
+The schemas are the single source of truth for fields. Each kind's schema carries an
+`x-amlctl` block (kind name, scope, the Azure ML CLI `$schema` files it accepts), and
+fields that mean something across manifests carry annotations the semantic checks
+read: `x-amlctl-ref` (a reference to another kind), `x-amlctl-path` (a local path that
+must exist), `x-amlctl-secret` (a credential that must not be inline). Nothing in the
+code restates which field is which.
+"""
+from __future__ import annotations
+
+import difflib
+import json
+import re
+from dataclasses import dataclass
+from functools import cached_property, lru_cache
+from pathlib import Path
+from typing import Any, Iterator
+
+import jsonschema
+import referencing
+import referencing.exceptions
+from jsonschema.exceptions import ValidationError, best_match
+
+SCHEMA_DIR = Path(__file__).resolve().parent.parent / "schemas"
+BASE_URI = "https://amlctl.dev/schemas/v1alpha1/"
+API_VERSION = "amlctl.dev/v1alpha1"
+
+
+@dataclass(frozen=True)
+class KindInfo:
+    kind: str
+    file: str  # schema file name
+    scope: str  # "workspace" (lives in a workspace) or "global"
+    azureml_schemas: tuple[str, ...]  # basenames of az ml `$schema` URLs, lowercased
+    name_from_file: bool  # bare documents without `name` take the file's stem (az ml jobs have no name)
+
+    @property
+    def uri(self) -> str:
+        return BASE_URI + self.file
+
+
+class SchemaSet:
+    """All schemas, loaded once per process."""
+
+    def __init__(self, directory: Path = SCHEMA_DIR) -> None:
+        self.directory = directory
+        self.documents: dict[str, dict[str, Any]] = {}
+        for path in sorted(directory.glob("*.schema.json")):
+            with path.open(encoding="utf-8") as fh:
+                self.documents[path.name] = json.load(fh)
+        self.registry = referencing.Registry().with_resources(
+            (doc["$id"], referencing.Resource.from_contents(doc)) for doc in self.documents.values()
+        )
+        self.kinds: dict[str, KindInfo] = {}
+        self.by_azureml_schema: dict[str, str] = {}
+        for name, doc in self.documents.items():
+            meta = doc.get("x-amlctl")
+            if not meta or "kind" not in meta:
+                continue
+            info = KindInfo(
+                kind=meta["kind"],
+                file=name,
+                scope=meta.get("scope", "workspace"),
+                azureml_schemas=tuple(s.lower() for s in meta.get("azureml-schemas", ())),
+                name_from_file=bool(meta.get("name-from-file", False)),
+            )
+            self.kinds[info.kind] = info
+            for s in info.azureml_schemas:
+                self.by_azureml_schema[s] = info.kind
+
+    @cached_property
+    def _validators(self) -> dict[str, jsonschema.protocols.Validator]:
+        return {}
+
+    def validator(self, file: str) -> jsonschema.protocols.Validator:
+        v = self._validators.get(file)
+        if v is None:
+            schema = self.documents[file]
+            cls = jsonschema.validators.validator_for(schema)
+            v = cls(schema, registry=self.registry)
+            self._validators[file] = v
+        return v
+
+    def resolve(self, ref: str, base: str) -> tuple[dict[str, Any], str]:
+        """Resolve a $ref relative to the schema document at `base`; returns (subschema, the base
+        URI of the document it lives in, against which its own $refs resolve)."""
+        target = ref.split("#", 1)[0]
+        try:
+            resolved = self.registry.resolver(base_uri=base).lookup(ref)
+            return resolved.contents, (BASE_URI + target if target else base)
+        except referencing.exceptions.Unresolvable:
+            # A local "#/..." ref met while walking with another document's base: find its home.
+            for doc in self.documents.values():
+                try:
+                    return self.registry.resolver(base_uri=doc["$id"]).lookup(ref).contents, doc["$id"]
+                except referencing.exceptions.Unresolvable:
+                    continue
+            raise
+
+    def validator_at(self, base: str) -> jsonschema.protocols.Validator:
+        return self.validator(base.rsplit("/", 1)[-1])
+
+    def kind_for_schema_url(self, url: str) -> tuple[str | None, str]:
+        """Map an az ml `$schema` URL to a kind. Returns (kind or None, the URL's basename)."""
+        base = url.strip().rstrip("/").rsplit("/", 1)[-1]
+        base = re.sub(r"\.schema\.json$|\.json$", "", base, flags=re.I)
+        return self.by_azureml_schema.get(base.lower()), base
+
+
+@lru_cache(maxsize=1)
+def load() -> SchemaSet:
+    return SchemaSet()
+
+
+# --- turning jsonschema errors into one clear message each -------------------------------------
+
+@dataclass(frozen=True)
+class SchemaProblem:
+    path: tuple  # JSON path inside the document
+    code: str  # S003 schema, S004 unknown field, S005 missing field
+    message: str
+    at_key: bool = False  # point at the key (unknown fields) rather than the value
+
+
+def dotted(path: tuple) -> str:
+    out = ""
+    for p in path:
+        out += f"[{p}]" if isinstance(p, int) else (f".{p}" if out else str(p))
+    return out or "(document)"
+
+
+def _known_properties(schemas: SchemaSet, schema: Any, base: str, seen: set[int] | None = None) -> set[str]:
+    """Every property name a schema could accept, through $ref, allOf/anyOf/oneOf, if/then/else."""
+    seen = seen if seen is not None else set()
+    if not isinstance(schema, dict) or id(schema) in seen:
+        return set()
+    seen.add(id(schema))
+    names = set(schema.get("properties", {}))
+    if "$ref" in schema:
+        sub, sub_base = schemas.resolve(schema["$ref"], base)
+        names |= _known_properties(schemas, sub, sub_base, seen)
+    for key in ("allOf", "anyOf", "oneOf"):
+        for sub in schema.get(key, ()):
+            names |= _known_properties(schemas, sub, base, seen)
+    for key in ("then", "else"):
+        names |= _known_properties(schemas, schema.get(key), base, seen)
+    return names
+
+
+def _suggest(word: str, candidates: Any) -> str:
+    match = difflib.get_close_matches(str(word), [str(c) for c in candidates], n=1, cutoff=0.6)
+    return f" (did you mean {match[0]!r}?)" if match else ""
+
+
+def _describe(v: Any) -> str:
+    return {dict: "a mapping", list: "a list", str: "a string", bool: "a boolean", int: "a number",
+            float: "a number", type(None): "null"}.get(type(v), type(v).__name__)
+
+
+def problems(schemas: SchemaSet, file: str, instance: Any) -> list[SchemaProblem]:
+    validator = schemas.validator(file)
+    out: list[SchemaProblem] = []
+    for err in validator.iter_errors(instance):
+        out.extend(_explain(schemas, err, schemas.documents[file]["$id"]))
+    # One problem per place: a field with a wrong type also fails its pattern, etc.
+    unique: dict[tuple, SchemaProblem] = {}
+    for p in out:
+        unique.setdefault((p.path, p.code, p.message), p)
+    return sorted(unique.values(), key=lambda p: (tuple(map(str, p.path)), p.code, p.message))
+
+
+def _explain(schemas: SchemaSet, err: ValidationError, base: str) -> Iterator[SchemaProblem]:
+    path = tuple(err.absolute_path)
+    schema = err.schema if isinstance(err.schema, dict) else {}
+    custom = schema.get("x-amlctl-message")
+    kind = err.validator
+    if kind in ("unevaluatedProperties", "additionalProperties") and isinstance(err.instance, dict):
+        known = _known_properties(schemas, err.schema, base)
+        patterns = [re.compile(p) for p in schema.get("patternProperties", {})]
+        for key in err.instance:
+            if key in known or any(p.search(key) for p in patterns):
+                continue
+            hint = _suggest(key, known) if known else ""
+            where = f" in {dotted(path)}" if path else ""
+            yield SchemaProblem(path + (key,), "S004", f"unknown field {key!r}{where}{hint}", at_key=True)
+        return
+    if kind == "required" and isinstance(err.instance, dict):
+        for field in err.validator_value:
+            if field not in err.instance:
+                where = f" in {dotted(path)}" if path else ""
+                yield SchemaProblem(path, "S005", f"missing required field {field!r}{where}", at_key=True)
+        return
+    if kind in ("oneOf", "anyOf") and err.context:
+        best = best_match(err.context)
+        # When no branch even has the right shape, say which shapes are accepted.
+        if best.validator == "type" and not best.absolute_path and custom is None:
+            yield SchemaProblem(path, "S003", f"{dotted(path)}: {_describe(err.instance)} is not accepted "
+                                f"here; expected {_expected(err)}")
+            return
+        yield from _explain(schemas, best, base)
+        return
+    if kind == "not" and "enum" in (err.validator_value or {}):
+        yield SchemaProblem(path, "S003", f"{dotted(path)}: {err.instance!r} is a reserved name")
+        return
+    if custom:
+        yield SchemaProblem(path, "S003", f"{dotted(path)}: {custom}")
+        return
+    if kind == "enum":
+        hint = _suggest(err.instance, err.validator_value) if isinstance(err.instance, str) else ""
+        allowed = ", ".join(repr(v) for v in err.validator_value)
+        yield SchemaProblem(path, "S003", f"{dotted(path)}: {err.instance!r} is not one of {allowed}{hint}")
+        return
+    if kind == "const":
+        yield SchemaProblem(path, "S003", f"{dotted(path)}: must be {err.validator_value!r}")
+        return
+    if kind == "type":
+        yield SchemaProblem(path, "S003", f"{dotted(path)}: expected {err.validator_value}, "
+                            f"got {_describe(err.instance)}")
+        return
+    if kind == "pattern":
+        yield SchemaProblem(path, "S003", f"{dotted(path)}: {err.instance!r} does not match the pattern "
+                            f"{err.validator_value}")
+        return
+    yield SchemaProblem(path, "S003", f"{dotted(path)}: {err.message}")
+
+
+def _expected(err: ValidationError) -> str:
+    kinds = []
+    for sub in err.validator_value:
+        t = sub.get("type") if isinstance(sub, dict) else None
+        if isinstance(t, list):
+            kinds.extend(t)
+        elif t:
+            kinds.append(t)
+        elif isinstance(sub, dict) and "$ref" in sub:
+            kinds.append(sub["$ref"].rsplit("/", 1)[-1])
+    return " or ".join(dict.fromkeys(kinds)) or "another shape"
+
+
+# --- annotations: which values are references, local paths, secrets ----------------------------
+
+@dataclass(frozen=True)
+class Annotated:
+    path: tuple
+    key: str  # "ref", "path" or "secret"
+    value: Any  # the annotation's value in the schema
+    instance: Any  # the document's value at `path`
+
+
+_ANNOTATIONS = {"x-amlctl-ref": "ref", "x-amlctl-path": "path", "x-amlctl-secret": "secret"}
+
+
+def annotations(schemas: SchemaSet, file: str, instance: Any) -> list[Annotated]:
+    """Walk a schema-valid document alongside its schema and collect the x-amlctl annotations that
+    apply to its values. Branches (anyOf/oneOf/if) are followed only where the value matches them."""
+    out: list[Annotated] = []
+    root = schemas.documents[file]
+    _walk(schemas, root, root["$id"], instance, (), out, set())
+    seen: set[tuple] = set()
+    unique = []
+    for a in out:
+        k = (a.path, a.key)
+        if k not in seen:
+            seen.add(k)
+            unique.append(a)
+    return unique
+
+
+def _valid(schemas: SchemaSet, schema: Any, base: str, instance: Any) -> bool:
+    if isinstance(schema, bool):
+        return schema
+    # evolve() keeps the validator's resolver, so "#/$defs/..." refs resolve in the right document.
+    return schemas.validator_at(base).evolve(schema=schema).is_valid(instance)
+
+
+def _walk(schemas: SchemaSet, schema: Any, base: str, inst: Any, path: tuple, out: list[Annotated],
+          active: set) -> None:
+    if not isinstance(schema, dict):
+        return
+    guard = (id(schema), path)
+    if guard in active:
+        return
+    active = active | {guard}
+    for key, name in _ANNOTATIONS.items():
+        if key in schema:
+            out.append(Annotated(path, name, schema[key], inst))
+    if "$ref" in schema:
+        sub, sub_base = schemas.resolve(schema["$ref"], base)
+        _walk(schemas, sub, sub_base, inst, path, out, active)
+    for sub in schema.get("allOf", ()):
+        _walk(schemas, sub, base, inst, path, out, active)
+    for key in ("anyOf", "oneOf"):
+        for sub in schema.get(key, ()):
+            if _valid(schemas, sub, base, inst):
+                _walk(schemas, sub, base, inst, path, out, active)
+    if "if" in schema:
+        branch = "then" if _valid(schemas, schema["if"], base, inst) else "else"
+        if branch in schema:
+            _walk(schemas, schema[branch], base, inst, path, out, active)
+    if isinstance(inst, dict):
+        props = schema.get("properties", {})
+        for k, v in inst.items():
+            if k in props:
+                _walk(schemas, props[k], base, v, path + (k,), out, active)
+            else:
+                for pattern, sub in schema.get("patternProperties", {}).items():
+                    if re.search(pattern, k):
+                        _walk(schemas, sub, base, v, path + (k,), out, active)
+                if "additionalProperties" in schema and isinstance(schema["additionalProperties"], dict):
+                    _walk(schemas, schema["additionalProperties"], base, v, path + (k,), out, active)
+    elif isinstance(inst, list) and isinstance(schema.get("items"), dict):
+        for i, v in enumerate(inst):
+            _walk(schemas, schema["items"], base, v, path + (i,), out, active)
