@@ -32,7 +32,7 @@ class KindInfo:
     kind: str
     file: str  # schema file name
     scope: str  # "workspace" (lives in a workspace) or "global"
-    azureml_schemas: tuple[str, ...]  # basenames of az ml `$schema` URLs, lowercased
+    azureml_schemas: tuple[str, ...]  # basenames of az ml `$schema` URLs (matched case-insensitively)
     name_from_file: bool  # bare documents without `name` take the file's stem (az ml jobs have no name)
 
     @property
@@ -62,12 +62,12 @@ class SchemaSet:
                 kind=meta["kind"],
                 file=name,
                 scope=meta.get("scope", "workspace"),
-                azureml_schemas=tuple(s.lower() for s in meta.get("azureml-schemas", ())),
+                azureml_schemas=tuple(meta.get("azureml-schemas", ())),
                 name_from_file=bool(meta.get("name-from-file", False)),
             )
             self.kinds[info.kind] = info
             for s in info.azureml_schemas:
-                self.by_azureml_schema[s] = info.kind
+                self.by_azureml_schema[s.lower()] = info.kind
 
     @cached_property
     def _validators(self) -> dict[str, jsonschema.protocols.Validator]:
@@ -159,7 +159,14 @@ def _describe(v: Any) -> str:
 
 
 def problems(schemas: SchemaSet, file: str, instance: Any) -> list[SchemaProblem]:
+    return problems_for(schemas, file, instance)
+
+
+def problems_for(schemas: SchemaSet, file: str, instance: Any, schema: dict | None = None) -> list[SchemaProblem]:
+    """Problems of `instance` against the schema document `file` (or `schema`, a variant of it)."""
     validator = schemas.validator(file)
+    if schema is not None:
+        validator = validator.evolve(schema=schema)
     out: list[SchemaProblem] = []
     for err in validator.iter_errors(instance):
         out.extend(_explain(schemas, err, schemas.documents[file]["$id"]))

@@ -1,0 +1,219 @@
+"""Semantic checks across manifests: names, references, traffic, local paths, secrets, roles.
+
+Input: schema-valid Manifests. Output: Diagnostics. Which fields are references, local paths
+or secrets comes from the schemas' x-amlctl annotations, never from lists in this code.
+"""
+from __future__ import annotations
+
+import difflib
+import os.path
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable
+
+from controller import rbac
+from controller import schemas as S
+from controller.checks import refs
+from controller.diagnostics import Diagnostic, Severity, error, warning
+from controller.manifests.discover import inside, rel
+from controller.manifests.model import Manifest
+
+
+@dataclass(frozen=True)
+class Options:
+    root: Path
+    strict: bool = False  # external references are errors
+    skip_path_checks: bool = False  # for sparse checkouts: local paths are not looked up
+
+
+@dataclass
+class Result:
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+    referenced_files: set[str] = field(default_factory=set)  # repository-relative, from path fields
+
+
+class Index:
+    """Manifests by kind and name, for resolving references."""
+
+    def __init__(self, manifests: Iterable[Manifest]) -> None:
+        self.by_name: dict[tuple[str, str], list[Manifest]] = defaultdict(list)
+        for m in manifests:
+            self.by_name[(m.kind, m.name)].append(m)
+
+    def find(self, kind: str, name: str, workspace: str | None) -> tuple[Manifest | None, list[Manifest]]:
+        """(the manifest in the same workspace, or None; every manifest of that kind and name)."""
+        found = self.by_name.get((kind, name), [])
+        for m in found:
+            if workspace is None or m.workspace is None or m.workspace == workspace:
+                return m, found
+        return None, found
+
+    def names(self, kind: str) -> list[str]:
+        return sorted({n for (k, n) in self.by_name if k == kind})
+
+
+def check(manifests: list[Manifest], options: Options, schemas: S.SchemaSet | None = None) -> Result:
+    schemas = schemas or S.load()
+    result = Result()
+    index = Index(manifests)
+    _duplicates(manifests, result)
+    for m in manifests:
+        for a in S.annotations(schemas, schemas.kinds[m.kind].file, m.spec):
+            if a.key == "secret":
+                _secret(m, a, result)
+            elif a.key == "path":
+                _path(m, a, options, index, result)
+            elif a.key == "ref":
+                _reference(m, a, options, index, result)
+        if m.kind == "RoleAssignment":
+            _role(m, result)
+        if m.kind == "OnlineEndpoint":
+            _traffic(m, manifests, result)
+    return result
+
+
+def _emit(result: Result, m: Manifest, path: tuple, code: str, message: str, severity: Severity = Severity.ERROR,
+          at_key: bool = False) -> None:
+    src = m.where(path, at_key)
+    make = error if severity is Severity.ERROR else warning
+    result.diagnostics.append(make(src.path, src.line, src.col, code, message, m.subject))
+
+
+def _field(path: tuple) -> str:
+    return S.dotted(path)
+
+
+def _duplicates(manifests: list[Manifest], result: Result) -> None:
+    first: dict[tuple, Manifest] = {}
+    for m in manifests:
+        if m.key in first:
+            other = first[m.key]
+            where = f" in workspace {m.workspace!r}" if m.workspace else ""
+            _emit(result, m, ("name",), "M001", f"{m.subject} is defined twice{where}; the other one is at "
+                  f"{other.where(('name',))}")
+        else:
+            first[m.key] = m
+
+
+def _secret(m: Manifest, a: S.Annotated, result: Result) -> None:
+    if isinstance(a.instance, (str, int, float)) and not isinstance(a.instance, bool):
+        # Never echo the value: it is a credential.
+        _emit(result, m, a.path, "M007", f"{_field(a.path)} is a credential written inline: {a.value}")
+
+
+def _path(m: Manifest, a: S.Annotated, options: Options, index: Index, result: Result) -> None:
+    value = a.instance
+    if not isinstance(value, str):
+        return
+    ds = refs.datastore_of(value)
+    if ds is not None:
+        _resolve(m, a.path, refs.Ref("Datastore", ds), options, index, result)
+        return
+    if not refs.is_local_path(value):
+        return
+    base = (options.root / m.path).parent
+    target = (base / value)
+    shown = rel(Path(os.path.normpath(target)), options.root)
+    if not inside(target, options.root):
+        _emit(result, m, a.path, "Y011", f"{_field(a.path)}: {value!r} leads outside the repository")
+        return
+    result.referenced_files.add(shown)
+    if options.skip_path_checks:
+        return
+    if not target.exists():
+        _emit(result, m, a.path, "M006", f"{_field(a.path)}: {value!r} does not exist (looked for {shown})")
+    elif a.value == "file" and not target.is_file():
+        _emit(result, m, a.path, "M006", f"{_field(a.path)}: {value!r} is not a file")
+    elif a.value == "dir" and not target.is_dir():
+        _emit(result, m, a.path, "M006", f"{_field(a.path)}: {value!r} is not a folder")
+
+
+def _reference(m: Manifest, a: S.Annotated, options: Options, index: Index, result: Result) -> None:
+    value = a.instance
+    if a.value == "manifest":
+        if isinstance(value, dict):
+            _manifest_ref(m, a.path, value, index, result)
+        return
+    if not isinstance(value, str):
+        return  # an inline definition: its own annotated fields are checked where they stand
+    ref = refs.parse(value, a.value)
+    if ref is not None:
+        _resolve(m, a.path, ref, options, index, result)
+
+
+def _resolve(m: Manifest, path: tuple, ref: refs.Ref, options: Options, index: Index, result: Result) -> None:
+    severity = Severity.ERROR if options.strict else Severity.WARNING
+    if ref.name is None:
+        _emit(result, m, path, "M002", f"{_field(path)}: {ref.kind} {ref.external} is external (no manifest "
+              "here defines it)", severity)
+        return
+    if ref.kind == "Datastore" and ref.name in refs.BUILTIN_DATASTORES:
+        return
+    target, same_name = index.find(ref.kind, ref.name, m.workspace)
+    if target is None and same_name:
+        where = ", ".join(sorted({str(o.workspace) for o in same_name}))
+        _emit(result, m, path, "M009", f"{_field(path)}: {ref.kind}/{ref.name} is defined in workspace {where}, "
+              f"not in {m.workspace!r}")
+        return
+    if target is None:
+        hint = difflib.get_close_matches(ref.name, index.names(ref.kind), n=1)
+        hint_text = f" (did you mean {hint[0]!r}?)" if hint else ""
+        _emit(result, m, path, "M002", f"{_field(path)}: {ref.kind} {ref.name!r} is not defined by any manifest "
+              f"here{hint_text}; it must exist in Azure already", severity)
+        return
+    defined = target.spec.get("version")
+    if ref.version is not None and defined is not None and str(defined) != ref.version:
+        _emit(result, m, path, "M002", f"{_field(path)}: {ref.kind} {ref.name!r} version {ref.version} is not "
+              f"the one defined here (version {defined} at {target.where(('version',))}); it must exist in "
+              "Azure already", severity)
+
+
+def _manifest_ref(m: Manifest, path: tuple, value: dict[str, Any], index: Index, result: Result) -> None:
+    kind, name = value.get("kind"), value.get("name")
+    workspace = value.get("workspace", m.workspace)
+    target, same_name = index.find(kind, name, workspace)
+    if target is None:
+        known = index.names(kind)
+        hint = difflib.get_close_matches(str(name), known, n=1)
+        hint_text = f" (did you mean {hint[0]!r}?)" if hint else ""
+        _emit(result, m, path, "M003", f"{_field(path)}: no {kind} manifest named {name!r}{hint_text}; a "
+              "reference by kind and name must resolve inside the estate (use an ARM id for anything else)")
+
+
+def _role(m: Manifest, result: Result) -> None:
+    role = m.spec.get("role")
+    if isinstance(role, str) and rbac.role_definition_guid(role) is None:
+        hint = difflib.get_close_matches(role, list(rbac.BUILTIN_ROLES), n=1, cutoff=0.5)
+        hint_text = f" (did you mean {hint[0]!r}?)" if hint else ""
+        _emit(result, m, ("role",), "M008", f"role {role!r} is not a built-in role amlctl knows, a role-definition "
+              f"GUID or a role-definition ARM id{hint_text}")
+
+
+def _traffic(endpoint: Manifest, manifests: list[Manifest], result: Result) -> None:
+    deployments = sorted(d.name for d in manifests
+                         if d.kind == "OnlineDeployment" and d.spec.get("endpoint_name") == endpoint.name
+                         and (d.workspace == endpoint.workspace or None in (d.workspace, endpoint.workspace)))
+    known = ", ".join(deployments) or "none"
+    traffic = endpoint.spec.get("traffic") or {}
+    mirror = endpoint.spec.get("mirror_traffic") or {}
+    for name in traffic:
+        if name not in deployments:
+            _emit(result, endpoint, ("traffic", name), "M004", f"traffic names deployment {name!r}, which is not a "
+                  f"deployment of this endpoint (its deployments: {known})", at_key=True)
+    total = sum(v for v in traffic.values() if isinstance(v, (int, float)))
+    if traffic and total not in (0, 100):
+        _emit(result, endpoint, ("traffic",), "M004", f"traffic adds up to {total}%; it must be 100% (or 0% to "
+              "send no live traffic)")
+    for name, pct in mirror.items():
+        if name not in deployments:
+            _emit(result, endpoint, ("mirror_traffic", name), "M005", f"mirror_traffic names deployment {name!r}, "
+                  f"which is not a deployment of this endpoint (its deployments: {known})", at_key=True)
+        elif traffic.get(name, 0):
+            _emit(result, endpoint, ("mirror_traffic", name), "M005", f"mirror_traffic targets {name!r}, which "
+                  f"already takes {traffic[name]}% of live traffic; mirror only to a deployment with 0% live "
+                  "traffic", at_key=True)
+    mirrored = sum(v for v in mirror.values() if isinstance(v, (int, float)))
+    if mirrored > 50:
+        _emit(result, endpoint, ("mirror_traffic",), "M005", f"mirror_traffic adds up to {mirrored}%; Azure mirrors "
+              "at most 50%")

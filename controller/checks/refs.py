@@ -1,0 +1,66 @@
+"""How Azure ML YAML refers to things: parsing the reference strings of az ml v2."""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+# Datastores every workspace has; a manifest cannot (and need not) define them.
+BUILTIN_DATASTORES = frozenset({"workspaceblobstore", "workspacefilestore", "workspaceartifactstore",
+                                "workspaceworkingdirectory"})
+
+_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
+_DATASTORE_URI = re.compile(r"^azureml://datastores/([^/]+)(/|$)")
+_REGISTRY_URI = re.compile(r"^azureml://registries/([^/]+)/([^/]+)/([^/]+)(?:/(versions|labels)/([^/]+))?")
+_SHORT = re.compile(r"^azureml:(?!//)([^:@/]+)(?::([^:@/]+)|@([^:@/]+))?$")
+
+
+@dataclass(frozen=True)
+class Ref:
+    """A parsed reference. `name` is None for references no manifest can satisfy (registries,
+    other workspaces): `external` then says what they point at."""
+
+    kind: str
+    name: str | None
+    version: str | None = None
+    label: str | None = None
+    external: str | None = None
+
+
+def is_local_path(value: str) -> bool:
+    """Whether a string in a path field is a local path (not a URI or an azureml: reference)."""
+    return not (value.startswith("azureml:") or _URL.match(value))
+
+
+def datastore_of(value: str) -> str | None:
+    m = _DATASTORE_URI.match(value)
+    return m.group(1) if m else None
+
+
+def parse(value: str, kind: str) -> Ref | None:
+    """Parse a reference to `kind`. None when the value is not a reference at all (a local path,
+    a URL), which the path checks handle."""
+    value = value.strip()
+    ds = datastore_of(value)
+    if ds is not None:
+        return Ref("Datastore", ds)
+    m = _REGISTRY_URI.match(value)
+    if m:
+        registry, _, name, which, ver = m.groups()
+        return Ref(kind, None, external=f"{name} in registry {registry!r}" +
+                   (f" ({which[:-1]} {ver})" if which else ""))
+    if value.startswith("azureml://"):
+        return Ref(kind, None, external=value)
+    m = _SHORT.match(value)
+    if m:
+        name, version, label = m.groups()
+        return Ref(kind, name, version, label)
+    if _URL.match(value):
+        return None
+    if kind in ("Compute", "OnlineEndpoint", "BatchEndpoint", "Pipeline") and re.fullmatch(r"[A-Za-z0-9_.-]+", value):
+        return Ref(kind, value)  # these are named without the azureml: prefix too
+    if kind == "Component" or "/" in value or value.endswith((".yml", ".yaml")):
+        return None  # a local file: the path check takes it
+    if re.fullmatch(r"[A-Za-z0-9_.-]+(:[A-Za-z0-9_.-]+)?", value):
+        name, _, version = value.partition(":")
+        return Ref(kind, name, version or None)
+    return None

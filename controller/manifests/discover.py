@@ -1,0 +1,91 @@
+"""Finding manifest files under the paths a user gives, without ever leaving the repository."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from controller.diagnostics import Diagnostic, error
+
+SUFFIXES = (".yaml", ".yml")
+
+
+class UsageError(Exception):
+    """Bad command-line input (exit code 2), as opposed to bad manifests (exit code 1)."""
+
+
+def find_root(start: Path) -> Path:
+    """The repository root: the nearest folder holding .git, else `start` itself."""
+    start = start.resolve()
+    for folder in (start, *start.parents):
+        if (folder / ".git").exists():
+            return folder
+    return start
+
+
+def rel(path: Path, root: Path) -> str:
+    try:
+        return path.relative_to(root).as_posix()
+    except ValueError:
+        return path.as_posix()
+
+
+def inside(path: Path, root: Path) -> bool:
+    try:
+        path.resolve().relative_to(root.resolve())
+        return True
+    except ValueError:
+        return False
+
+
+@dataclass(frozen=True)
+class Found:
+    files: tuple[Path, ...]  # absolute, as given (not resolved), sorted by repository-relative path
+    diagnostics: tuple[Diagnostic, ...]
+
+
+def discover(paths: list[str], root: Path, cwd: Path | None = None) -> Found:
+    cwd = cwd or Path.cwd()
+    files: dict[str, Path] = {}
+    diags: list[Diagnostic] = []
+    for given in paths:
+        p = Path(given)
+        p = p if p.is_absolute() else cwd / p
+        if not p.exists() and not p.is_symlink():
+            raise UsageError(f"no such file or folder: {given}")
+        if not inside(p, root):
+            diags.append(error(rel(p, root), 0, 0, "Y011",
+                               f"{given} is outside the repository ({root}); amlctl reads only files in it"))
+            continue
+        if p.is_dir():
+            _walk(p, root, files, diags, {p.resolve()})
+        else:
+            files[rel(p, root)] = p
+    return Found(tuple(files[k] for k in sorted(files)), tuple(diags))
+
+
+def _walk(folder: Path, root: Path, files: dict[str, Path], diags: list[Diagnostic], seen: set[Path]) -> None:
+    try:
+        entries = sorted(os.scandir(folder), key=lambda e: e.name)
+    except OSError as exc:
+        diags.append(error(rel(folder, root), 0, 0, "Y013", f"cannot read the folder: {exc.strerror}"))
+        return
+    for entry in entries:
+        if entry.name.startswith("."):
+            continue  # .git, .venv, editor files
+        path = Path(entry.path)
+        if entry.is_symlink():
+            if not inside(path, root):
+                diags.append(error(rel(path, root), 0, 0, "Y011",
+                                   f"symlink {rel(path, root)} points outside the repository "
+                                   f"(to {os.path.realpath(path)}); it is not read"))
+                continue
+            if not path.exists():
+                diags.append(error(rel(path, root), 0, 0, "Y013", "broken symlink"))
+                continue
+        if path.is_dir():
+            real = path.resolve()
+            if real not in seen:  # a symlink loop must not loop
+                _walk(path, root, files, diags, seen | {real})
+        elif entry.name.lower().endswith(SUFFIXES):
+            files[rel(path, root)] = path

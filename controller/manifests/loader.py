@@ -1,0 +1,186 @@
+"""Load + schema-check: files -> documents -> Manifests, with every problem as a Diagnostic.
+
+A document is an amlctl envelope (`apiVersion` + `kind`), or a bare az ml file recognised
+by its `$schema` URL. Both become the same Manifest. Schema problems are reported with the
+position of the offending value; a document with schema errors yields no Manifest, so the
+semantic stage only ever sees well-formed data.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from controller import schemas as S
+from controller.diagnostics import Diagnostic, error
+from controller.manifests.model import Manifest
+from controller.manifests.yamlsafe import DEFAULT_LIMITS, Document, Limits, parse
+
+
+@dataclass
+class Loaded:
+    manifests: list[Manifest] = field(default_factory=list)
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+    # Documents that are not manifests. Reported as errors unless a manifest names their file
+    # as a local path (a conda file, an MLTable spec, ...): the semantic stage decides.
+    unrecognised: list[Diagnostic] = field(default_factory=list)
+    files: int = 0
+
+
+def read_file(path: Path, shown: str, limits: Limits = DEFAULT_LIMITS) -> tuple[list[Document], list[Diagnostic]]:
+    try:
+        size = path.stat().st_size
+        if size > limits.max_bytes:  # fail before reading a huge file into memory
+            return [], [error(shown, 0, 0, "Y005", f"the file is {size:,} bytes; the limit is "
+                              f"{limits.max_bytes:,} (manifests are small: is this a data file?)")]
+        raw = path.read_bytes()
+    except OSError as exc:
+        return [], [error(shown, 0, 0, "Y013", f"cannot read the file: {exc.strerror}")]
+    return parse(shown, raw, limits)
+
+
+def load_files(files: list[tuple[Path, str]], kind_hint: str | None = None,
+               schemas: S.SchemaSet | None = None) -> Loaded:
+    """Load (absolute path, repository-relative path) pairs."""
+    schemas = schemas or S.load()
+    out = Loaded(files=len(files))
+    docs: list[Document] = []
+    for path, shown in files:
+        d, diags = read_file(path, shown)
+        docs.extend(d)
+        out.diagnostics.extend(diags)
+    classified = [(doc, _classify(doc, schemas, kind_hint, out)) for doc in docs]
+    folders = _workspace_folders(classified)
+    for doc, kind in classified:
+        if kind is not None:
+            m = _build(doc, kind, schemas, folders, out.diagnostics)
+            if m is not None:
+                out.manifests.append(m)
+    return out
+
+
+def _classify(doc: Document, schemas: S.SchemaSet, kind_hint: str | None, out: Loaded) -> str | None:
+    """Which kind a document is; None (with a diagnostic) when it is not a manifest."""
+    data = doc.data
+    line, col = doc.positions.at(())
+    if not isinstance(data, dict):
+        out.unrecognised.append(error(doc.path, line, col, "S001",
+                                      f"a manifest is a mapping, not {S._describe(data)}"))
+        return None
+    if "apiVersion" in data or "kind" in data:
+        kind = data.get("kind")
+        return kind if kind in schemas.kinds else "__envelope__"  # the envelope schema reports it
+    if "$schema" in data:
+        url = data["$schema"]
+        kind, base = schemas.kind_for_schema_url(url) if isinstance(url, str) else (None, str(url))
+        if kind is None:
+            line, col = doc.positions.at(("$schema",))
+            supported = ", ".join(sorted({s for k in schemas.kinds.values() for s in k.azureml_schemas},
+                                         key=str.lower))
+            out.diagnostics.append(error(doc.path, line, col, "S002",
+                                         f"amlctl does not manage {base!r} documents (the az ml kinds it "
+                                         f"manages: {supported})"))
+        return kind
+    if kind_hint:
+        return kind_hint
+    out.unrecognised.append(error(
+        doc.path, line, col, "S001",
+        "not a manifest: it has neither 'apiVersion'/'kind' (an amlctl manifest) nor '$schema' "
+        "(an az ml YAML file); add one, or keep non-manifest YAML out of the manifest folders"))
+    return None
+
+
+def _workspace_folders(classified: list[tuple[Document, str | None]]) -> dict[str, list[str]]:
+    """Folder (repository-relative) -> names of the Workspace manifests in it."""
+    folders: dict[str, list[str]] = {}
+    for doc, kind in classified:
+        if kind != "Workspace":
+            continue
+        data = doc.data
+        name = data.get("metadata", {}).get("name") if "kind" in data else data.get("name")
+        if isinstance(name, str):
+            folders.setdefault(str(PurePosixPath(doc.path).parent), []).append(name)
+    return folders
+
+
+def _folder_workspace(path: str, folders: dict[str, list[str]]) -> list[str]:
+    folder = PurePosixPath(path).parent
+    for f in (folder, *folder.parents):
+        names = folders.get(str(f))
+        if names:
+            return sorted(set(names))
+    return []
+
+
+_NAME_FROM_FILE = re.compile(r"[^A-Za-z0-9_-]+")
+
+
+def _build(doc: Document, kind: str, schemas: S.SchemaSet, folders: dict[str, list[str]],
+           diags: list[Diagnostic]) -> Manifest | None:
+    data: dict[str, Any] = doc.data
+    here = len(diags)
+
+    def report(path: tuple, code: str, message: str, at_key: bool = False, subject: str = "") -> None:
+        line, col = doc.positions.at(path, at_key)
+        diags.append(error(doc.path, line, col, code, message, subject))
+
+    if kind == "__envelope__" or "apiVersion" in data or "kind" in data:
+        env = schemas.documents["envelope.schema.json"]
+        shell = {k: v for k, v in env.items() if k != "allOf"}  # spec is checked below, on its own
+        instance = dict(data, spec={}) if isinstance(data.get("spec"), dict) else data
+        for p in S.problems_for(schemas, "envelope.schema.json", instance, shell):
+            report(p.path, p.code, p.message, p.at_key)
+        if len(diags) > here:
+            return None
+        meta = data["metadata"]
+        spec = dict(data["spec"])
+        name = meta["name"]
+        subject = f"{kind}/{name}"
+        name_at = ("metadata", "name")
+        if "name" in spec:
+            if spec["name"] != name:
+                report(("spec", "name"), "S006", f"spec.name {spec['name']!r} differs from metadata.name "
+                       f"{name!r}; drop spec.name or make them equal", subject=subject)
+                return None
+            name_at = ("spec", "name")
+        spec["name"] = name
+        prefix: tuple = ("spec",)
+        workspace = meta.get("workspace")
+        labels, annotations = meta.get("labels", {}), meta.get("annotations", {})
+        form = "envelope"
+    else:
+        info = schemas.kinds[kind]
+        spec = {k: v for k, v in data.items() if k != "$schema"}
+        name = spec.get("name")
+        name_at = ("name",)
+        if name is None and info.name_from_file:
+            # az ml pipeline jobs carry no name; a stable identity is the file's stem.
+            name = _NAME_FROM_FILE.sub("-", PurePosixPath(doc.path).stem).strip("-") or "pipeline"
+            if doc.index:
+                name = f"{name}-{doc.index}"
+            spec["name"] = name
+            name_at = ()
+        elif name is None:
+            report((), "S005", f"missing required field 'name' (every {kind} needs a stable name to be "
+                   "managed)", subject=kind)
+            return None
+        prefix, workspace, labels, annotations, form = (), None, {}, {}, "bare"
+    info = schemas.kinds[kind]
+    subject = f"{kind}/{name}"
+    # Validate the az ml body; map problem paths back into the document.
+    for p in S.problems(schemas, info.file, spec):
+        path = name_at + p.path[1:] if p.path[:1] == ("name",) else prefix + p.path
+        report(path, p.code, p.message, p.at_key, subject)
+    if len(diags) > here:
+        return None
+    if info.scope == "workspace" and workspace is None:
+        candidates = _folder_workspace(doc.path, folders)
+        if len(candidates) > 1:
+            report(prefix, "S003", f"the folder holds several workspaces ({', '.join(candidates)}); say which "
+                   "one with metadata.workspace (envelope form)", subject=subject)
+            return None
+        workspace = candidates[0] if candidates else None
+    return Manifest(kind=kind, name=str(name), workspace=workspace if info.scope == "workspace" else None,
+                    spec=spec, path=doc.path, doc_index=doc.index, form=form, positions=doc.positions,
+                    spec_prefix=prefix, name_at=name_at, labels=labels, annotations=annotations)

@@ -1,0 +1,162 @@
+"""Stacks: Pulumi stack files, their amlctl settings, and the per-stack overlay.
+
+One set of manifests serves every stack. What differs per environment (sizes, instance
+counts, isolation, protection) lives in the stack file as an ordered list of overlays:
+each selects manifests (by kind, name pattern, workspace, labels) and applies a JSON merge
+patch (RFC 7386) to them. Patched values remember the stack file line they came from, so
+an error or a plan line caused by an overlay points at the stack file, not the manifest.
+"""
+from __future__ import annotations
+
+import fnmatch
+import re
+from dataclasses import dataclass, replace
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from controller import schemas as S
+from controller.diagnostics import Diagnostic, Severity, error
+from controller.manifests.loader import read_file
+from controller.manifests.model import Manifest, Patch
+from controller.manifests.yamlsafe import Positions
+
+STACK_FILE = re.compile(r"^Pulumi\.([A-Za-z0-9_.-]+)\.ya?ml$")
+NS = "amlctl:"
+
+
+def is_stack_file(path: str) -> bool:
+    return bool(STACK_FILE.match(PurePosixPath(path).name))
+
+
+@dataclass(frozen=True)
+class Overlay:
+    index: int
+    select: dict[str, Any]
+    patch: dict[str, Any]  # {"spec": {...}, "metadata": {...}}
+    description: str
+    prefix: tuple  # document path of this overlay in the stack file
+
+    def matches(self, m: Manifest) -> bool:
+        sel = self.select
+        if "kind" in sel and sel["kind"] != m.kind:
+            return False
+        if "name" in sel and not fnmatch.fnmatchcase(m.name, sel["name"]):
+            return False
+        if "workspace" in sel and sel["workspace"] != m.workspace:
+            return False
+        return all(m.labels.get(k) == v for k, v in sel.get("labels", {}).items())
+
+
+@dataclass(frozen=True)
+class Stack:
+    name: str
+    path: str
+    settings: dict[str, Any]  # the amlctl: config keys, without the prefix
+    overlays: tuple[Overlay, ...]
+    positions: Positions
+
+    @property
+    def target(self) -> str:
+        return self.settings.get("target", "azure")
+
+    @property
+    def default_workspace(self) -> str | None:
+        return self.settings.get("defaultWorkspace")
+
+    @property
+    def production(self) -> bool:
+        return bool(self.settings.get("production", False))
+
+    @property
+    def protect(self) -> bool:
+        return bool(self.settings.get("protect", self.production))
+
+    @property
+    def manifest_paths(self) -> list[str]:
+        return list(self.settings.get("manifests", ["manifests"]))
+
+
+def load_stack(path: Path, shown: str, schemas: S.SchemaSet | None = None) -> tuple[Stack | None, list[Diagnostic]]:
+    schemas = schemas or S.load()
+    name = STACK_FILE.match(PurePosixPath(shown).name).group(1)  # type: ignore[union-attr]
+    docs, diags = read_file(path, shown)
+    if diags:
+        return None, diags
+    if len(docs) != 1:
+        return None, [error(shown, 1, 1, "K001", "a stack file holds exactly one YAML document")]
+    doc = docs[0]
+    for p in S.problems(schemas, "stack.schema.json", doc.data):
+        line, col = doc.positions.at(p.path, p.at_key)
+        diags.append(error(shown, line, col, "K001", p.message, f"stack/{name}"))
+    if diags:
+        return None, diags
+    config = doc.data.get("config", {})
+    settings = {k[len(NS):]: v for k, v in config.items() if k.startswith(NS)}
+    overlays = []
+    for i, o in enumerate(settings.get("overlays", [])):
+        prefix = ("config", NS + "overlays", i)
+        if "name" in o["patch"].get("spec", {}):
+            line, col = doc.positions.at(prefix + ("patch", "spec", "name"), True)
+            diags.append(error(shown, line, col, "K001", "an overlay cannot rename a manifest (the name is its "
+                               "identity); select it and patch other fields", f"stack/{name}"))
+            continue
+        overlays.append(Overlay(i, o["select"], o["patch"], o.get("description", ""), prefix))
+    return Stack(name, shown, settings, tuple(overlays), doc.positions), diags
+
+
+def merge_patch(target: Any, patch: Any) -> Any:
+    """RFC 7386 JSON merge patch."""
+    if not isinstance(patch, dict):
+        return patch
+    out = dict(target) if isinstance(target, dict) else {}
+    for key, value in patch.items():
+        if value is None:
+            out.pop(key, None)
+        else:
+            out[key] = merge_patch(out.get(key), value)
+    return out
+
+
+def apply(stack: Stack, manifests: list[Manifest],
+          schemas: S.SchemaSet | None = None) -> tuple[list[Manifest], list[Diagnostic]]:
+    """The manifests as this stack sees them: default workspace filled in, overlays applied,
+    and each patched manifest re-checked against its schema (errors point at the stack file)."""
+    schemas = schemas or S.load()
+    diags: list[Diagnostic] = []
+    out = []
+    for m in manifests:
+        if m.workspace is None and schemas.kinds[m.kind].scope == "workspace" and stack.default_workspace:
+            m = _with_workspace(m, stack.default_workspace)
+        out.append(m)
+    for overlay in stack.overlays:
+        hits = [i for i, m in enumerate(out) if overlay.matches(m)]
+        if not hits:
+            line, col = stack.positions.at(overlay.prefix + ("select",))
+            diags.append(error(stack.path, line, col, "K002", f"overlay #{overlay.index + 1} selects no manifest "
+                               f"({_describe_select(overlay.select)}): a typo, or a manifest that was removed?",
+                               f"stack/{stack.name}"))
+            continue
+        spec_patch = overlay.patch.get("spec", {})
+        meta = overlay.patch.get("metadata", {})
+        patch = Patch(stack.path, stack.positions, overlay.prefix + ("patch", "spec"), spec_patch)
+        for i in hits:
+            m = out[i]
+            labels = merge_patch(m.labels, meta["labels"]) if "labels" in meta else None
+            annotations = merge_patch(m.annotations, meta["annotations"]) if "annotations" in meta else None
+            out[i] = m.with_spec(merge_patch(m.spec, spec_patch), patch, labels, annotations)
+    for i, m in enumerate(out):
+        if not m.patches:
+            continue
+        for p in S.problems(schemas, schemas.kinds[m.kind].file, m.spec):
+            src = m.where(p.path, p.at_key)
+            diags.append(Diagnostic(src.path, src.line, src.col, "K003", Severity.ERROR,
+                                    f"after the stack's overlays: {p.message}", m.subject, stack.name))
+    return out, diags
+
+
+def _with_workspace(m: Manifest, workspace: str) -> Manifest:
+    return replace(m, workspace=workspace)
+
+
+def _describe_select(select: dict[str, Any]) -> str:
+    return ", ".join(f"{k}={v}" for k, v in sorted(select.items()))
