@@ -4,7 +4,7 @@ Exit codes (stable): 0 success, 1 invalid input or failed operation, 2 usage err
 """
 from __future__ import annotations
 
-import json
+import os
 import shutil
 import sys
 from pathlib import Path
@@ -89,7 +89,19 @@ def schema_list() -> None:
 
 def main() -> None:
     try:
-        cli(standalone_mode=True)
-    except KeyboardInterrupt:
-        click.echo("interrupted", err=True)
+        cli(standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
         sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(2 if isinstance(exc, click.UsageError) else 1)
+    except SystemExit:
+        raise
+    except Exception as exc:  # a bug in amlctl, never bad input: say so without a traceback
+        if os.environ.get("AMLCTL_DEBUG"):
+            raise
+        click.echo(f"amlctl: internal error: {type(exc).__name__}: {exc}\n"
+                   "This is a bug in amlctl. Run again with AMLCTL_DEBUG=1 for the traceback and report it.",
+                   err=True)
+        sys.exit(3)

@@ -136,8 +136,12 @@ def _build(doc: Document, kind: str, schemas: S.SchemaSet, folders: dict[str, li
         meta = data["metadata"]
         spec = dict(data["spec"])
         name = meta["name"]
-        subject = f"{kind}/{name}"
+        kind = data["kind"]
+        if kind not in schemas.kinds:  # in the envelope's enum but without a schema of its own
+            report(("kind",), "S002", f"kind {kind!r} has no schema in this version of amlctl")
+            return None
         name_at = ("metadata", "name")
+        subject = f"{kind}/{name}"
         if "name" in spec:
             if spec["name"] != name:
                 report(("spec", "name"), "S006", f"spec.name {spec['name']!r} differs from metadata.name "

@@ -1,0 +1,51 @@
+"""Shared test helpers: throwaway repositories and running the real CLI."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+CORPUS = REPO.parent / "shared" / "corpus" / "azureml-cli"
+
+
+@dataclass
+class Run:
+    code: int
+    out: str
+    err: str
+
+    def json(self):
+        return json.loads(self.out)
+
+
+def amlctl(*args: str, cwd: Path) -> Run:
+    """The real command line, in a subprocess: what a user or CI sees."""
+    env = {k: v for k, v in os.environ.items() if k != "AMLCTL_DEBUG"}
+    p = subprocess.run([sys.executable, "-m", "controller", *args], cwd=cwd, capture_output=True, text=True,
+                       env=env, timeout=120)
+    return Run(p.returncode, p.stdout, p.stderr)
+
+
+def write_tree(root: Path, files: dict[str, str | bytes]) -> Path:
+    (root / ".git").mkdir(parents=True, exist_ok=True)  # marks the repository root
+    for rel, content in files.items():
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(content, bytes):
+            path.write_bytes(content)
+        else:
+            path.write_text(content, encoding="utf-8")
+    return root
+
+
+@pytest.fixture
+def repo(tmp_path: Path):
+    def make(files: dict[str, str | bytes]) -> Path:
+        return write_tree(tmp_path / "repo", files)
+    return make
