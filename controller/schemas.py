@@ -9,6 +9,7 @@ code restates which field is which.
 """
 from __future__ import annotations
 
+import ast
 import difflib
 import json
 import re
@@ -184,13 +185,16 @@ def _explain(schemas: SchemaSet, err: ValidationError, base: str) -> Iterator[Sc
     kind = err.validator
     if kind in ("unevaluatedProperties", "additionalProperties") and isinstance(err.instance, dict):
         known = _known_properties(schemas, err.schema, base)
-        patterns = [re.compile(p) for p in schema.get("patternProperties", {})]
-        for key in err.instance:
-            if key in known or any(p.search(key) for p in patterns):
-                continue
-            hint = _suggest(key, known) if known else ""
+        for key in _unexpected(err, schema):
             where = f" in {dotted(path)}" if path else ""
-            yield SchemaProblem(path + (key,), "S004", f"unknown field {key!r}{where}{hint}", at_key=True)
+            if key in known:  # valid for another variant (another `type`), not for this one
+                variant = err.instance.get("type")
+                which = f" when type is {variant!r}" if isinstance(variant, str) else ""
+                yield SchemaProblem(path + (key,), "S004", f"field {key!r} does not apply{where}{which}",
+                                    at_key=True)
+            else:
+                yield SchemaProblem(path + (key,), "S004", f"unknown field {key!r}{where}{_suggest(key, known)}",
+                                    at_key=True)
         return
     if kind == "required" and isinstance(err.instance, dict):
         for field in err.validator_value:
@@ -230,6 +234,27 @@ def _explain(schemas: SchemaSet, err: ValidationError, base: str) -> Iterator[Sc
                             f"{err.validator_value}")
         return
     yield SchemaProblem(path, "S003", f"{dotted(path)}: {err.message}")
+
+
+_UNEXPECTED = re.compile(r"\((.*) (?:was|were) unexpected\)$", re.S)
+
+
+def _unexpected(err: ValidationError, schema: dict) -> list[str]:
+    """The keys an additional/unevaluatedProperties error is about."""
+    if err.validator == "additionalProperties":
+        patterns = [re.compile(p) for p in schema.get("patternProperties", {})]
+        props = schema.get("properties", {})
+        return [k for k in err.instance if k not in props and not any(p.search(k) for p in patterns)]
+    # jsonschema computes which keys no branch evaluated but exposes them only in its message,
+    # as a comma-separated list of Python reprs.
+    m = _UNEXPECTED.search(err.message)
+    if not m:
+        return []
+    try:
+        keys = ast.literal_eval("(" + m.group(1) + ",)")
+    except (ValueError, SyntaxError):
+        return []
+    return [k for k in keys if isinstance(k, str)]
 
 
 def _expected(err: ValidationError) -> str:

@@ -148,7 +148,7 @@ def _resolve(m: Manifest, path: tuple, ref: refs.Ref, options: Options, index: I
         _emit(result, m, path, "M002", f"{_field(path)}: {ref.kind} {ref.external} is external (no manifest "
               "here defines it)", severity)
         return
-    if ref.kind == "Datastore" and ref.name in refs.BUILTIN_DATASTORES:
+    if ref.kind == "Datastore" and ref.name in refs.builtin_datastores():
         return
     target, same_name = index.find(ref.kind, ref.name, m.workspace)
     if target is None and same_name:

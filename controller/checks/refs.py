@@ -2,11 +2,17 @@
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from dataclasses import dataclass
 
-# Datastores every workspace has; a manifest cannot (and need not) define them.
-BUILTIN_DATASTORES = frozenset({"workspaceblobstore", "workspacefilestore", "workspaceartifactstore",
-                                "workspaceworkingdirectory"})
+
+@lru_cache(maxsize=1)
+def builtin_datastores() -> frozenset[str]:
+    """Datastores every workspace has. The datastore schema reserves their names, so it is the
+    one place they are listed."""
+    from controller import schemas as S
+    name = S.load().documents["datastore.schema.json"]["properties"]["name"]
+    return frozenset(name.get("not", {}).get("enum", ()))
 
 _URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 _DATASTORE_URI = re.compile(r"^azureml://datastores/([^/]+)(/|$)")

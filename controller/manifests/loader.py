@@ -68,7 +68,7 @@ def _classify(doc: Document, schemas: S.SchemaSet, kind_hint: str | None, out: L
         out.unrecognised.append(error(doc.path, line, col, "S001",
                                       f"a manifest is a mapping, not {S._describe(data)}"))
         return None
-    if "apiVersion" in data or "kind" in data:
+    if _is_envelope(data):
         kind = data.get("kind")
         return kind if kind in schemas.kinds else "__envelope__"  # the envelope schema reports it
     if "$schema" in data:
@@ -91,6 +91,14 @@ def _classify(doc: Document, schemas: S.SchemaSet, kind_hint: str | None, out: L
     return None
 
 
+def _is_envelope(data: dict[str, Any]) -> bool:
+    # az ml workspace files have a `kind` of their own (hub, project): an envelope is recognised
+    # by apiVersion, or by kind together with metadata or spec, and never when $schema is there.
+    if "$schema" in data and "apiVersion" not in data:
+        return False
+    return "apiVersion" in data or ("kind" in data and ("metadata" in data or "spec" in data))
+
+
 def _workspace_folders(classified: list[tuple[Document, str | None]]) -> dict[str, list[str]]:
     """Folder (repository-relative) -> names of the Workspace manifests in it."""
     folders: dict[str, list[str]] = {}
@@ -98,7 +106,8 @@ def _workspace_folders(classified: list[tuple[Document, str | None]]) -> dict[st
         if kind != "Workspace":
             continue
         data = doc.data
-        name = data.get("metadata", {}).get("name") if "kind" in data else data.get("name")
+        meta = data.get("metadata")
+        name = meta.get("name") if _is_envelope(data) and isinstance(meta, dict) else data.get("name")
         if isinstance(name, str):
             folders.setdefault(str(PurePosixPath(doc.path).parent), []).append(name)
     return folders
@@ -125,7 +134,7 @@ def _build(doc: Document, kind: str, schemas: S.SchemaSet, folders: dict[str, li
         line, col = doc.positions.at(path, at_key)
         diags.append(error(doc.path, line, col, code, message, subject))
 
-    if kind == "__envelope__" or "apiVersion" in data or "kind" in data:
+    if kind == "__envelope__" or _is_envelope(data):
         env = schemas.documents["envelope.schema.json"]
         shell = {k: v for k, v in env.items() if k != "allOf"}  # spec is checked below, on its own
         instance = dict(data, spec={}) if isinstance(data.get("spec"), dict) else data

@@ -1,0 +1,84 @@
+"""Validate every file of ../shared/corpus/azureml-cli whose kind amlctl supports, each on its own,
+as a bare manifest with path checks off (the corpus ships no code). Used by test_corpus.py;
+run it directly to print the acceptance figure and every rejection:
+
+    .venv/bin/python tests/corpus_check.py
+"""
+from __future__ import annotations
+
+import csv
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from controller import schemas as S  # noqa: E402
+from controller.validate import validate  # noqa: E402
+
+CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "azureml-cli"
+KNOWN = Path(__file__).resolve().parent / "corpus" / "known-differences.yaml"
+
+# Corpus files with no `$schema` line: INDEX.tsv says what they are; amlctl is told with --kind.
+INFERRED = {
+    "inferred:managedOnlineDeployment": "OnlineDeployment",
+    "inferred:pipelineJob": "Pipeline",
+    "inferred:workspace": "Workspace",
+    "inferred:connection": "Connection",
+    "inferred:registry": "Registry",
+    "inferred:serverlessEndpoint": "ServerlessEndpoint",
+}
+# az ml kinds amlctl does not manage, by INDEX.tsv's schema_kind. "Schedule" (capital S) is the
+# sdk-2-0 Schedule.json of data-import and model-monitoring schedules, a different schema from
+# the pipeline-job `schedule.schema.json` that amlctl supports.
+UNSUPPORTED_NOTE = "Schedule"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    path: str
+    kind: str
+    accepted: bool
+    errors: tuple[str, ...]  # "CODE line: message"
+
+
+def supported_rows() -> list[tuple[dict, str]]:
+    schemas = S.load()
+    rows = []
+    with open(CORPUS / "INDEX.tsv", encoding="utf-8") as fh:
+        for row in csv.DictReader(fh, delimiter="\t"):
+            sk = row["schema_kind"]
+            if sk == UNSUPPORTED_NOTE:
+                continue
+            kind = INFERRED.get(sk) or schemas.by_azureml_schema.get(sk.lower())
+            if kind:
+                rows.append((row, kind))
+    return rows
+
+
+def run() -> list[Outcome]:
+    out = []
+    for row, kind in supported_rows():
+        hint = kind if row["schema_kind"].startswith("inferred:") else None
+        report = validate([row["path"]], cwd=CORPUS, root=CORPUS, skip_path_checks=True, kind=hint)
+        errors = tuple(f"{d.code} {d.line}: {d.message}" for d in report.diagnostics if d.severity.value == "error")
+        out.append(Outcome(row["path"], kind, not errors, errors))
+    return out
+
+
+if __name__ == "__main__":
+    outcomes = run()
+    accepted = sum(o.accepted for o in outcomes)
+    for o in outcomes:
+        if not o.accepted:
+            print(f"REJECTED {o.path} ({o.kind})")
+            for e in o.errors:
+                print(f"    {e}")
+    by_kind: dict[str, list[int]] = {}
+    for o in outcomes:
+        by_kind.setdefault(o.kind, [0, 0])
+        by_kind[o.kind][0] += o.accepted
+        by_kind[o.kind][1] += 1
+    for kind, (a, n) in sorted(by_kind.items()):
+        print(f"  {kind:<20} {a}/{n}")
+    print(f"accepted {accepted}/{len(outcomes)} = {100 * accepted / len(outcomes):.1f}%")
