@@ -99,6 +99,29 @@ class SchemaSet:
                     continue
             raise
 
+    @cached_property
+    def _homes(self) -> dict[int, str]:
+        """id() of every subschema -> the $id of the document it lives in."""
+        homes: dict[int, str] = {}
+
+        def walk(node: Any, base: str) -> None:
+            if isinstance(node, dict):
+                homes[id(node)] = base
+                for v in node.values():
+                    walk(v, base)
+            elif isinstance(node, list):
+                for v in node:
+                    walk(v, base)
+
+        for doc in self.documents.values():
+            walk(doc, doc["$id"])
+        return homes
+
+    def base_of(self, subschema: Any, default: str) -> str:
+        """The base URI a subschema's own "#/..." refs resolve against (jsonschema's errors do not
+        say which document their subschema came from)."""
+        return self._homes.get(id(subschema), default)
+
     def validator_at(self, base: str) -> jsonschema.protocols.Validator:
         return self.validator(base.rsplit("/", 1)[-1])
 
@@ -149,6 +172,26 @@ def _known_properties(schemas: SchemaSet, schema: Any, base: str, seen: set[int]
     return names
 
 
+def _applicable_properties(schemas: SchemaSet, schema: Any, base: str, instance: Any,
+                           seen: set[int] | None = None) -> set[str]:
+    """The property names declared by the parts of `schema` that apply to `instance`: like
+    _known_properties, but an if/then/else contributes only the branch its `if` selects."""
+    seen = seen if seen is not None else set()
+    if not isinstance(schema, dict) or id(schema) in seen:
+        return set()
+    seen.add(id(schema))
+    names = set(schema.get("properties", {}))
+    if "$ref" in schema:
+        sub, sub_base = schemas.resolve(schema["$ref"], base)
+        names |= _applicable_properties(schemas, sub, sub_base, instance, seen)
+    for sub in schema.get("allOf", ()):
+        names |= _applicable_properties(schemas, sub, base, instance, seen)
+    if "if" in schema:
+        branch = schema.get("then") if _valid(schemas, schema["if"], base, instance) else schema.get("else")
+        names |= _applicable_properties(schemas, branch, base, instance, seen)
+    return names
+
+
 def _suggest(word: str, candidates: Any) -> str:
     match = difflib.get_close_matches(str(word), [str(c) for c in candidates], n=1, cutoff=0.6)
     return f" (did you mean {match[0]!r}?)" if match else ""
@@ -181,12 +224,18 @@ def problems_for(schemas: SchemaSet, file: str, instance: Any, schema: dict | No
 def _explain(schemas: SchemaSet, err: ValidationError, base: str) -> Iterator[SchemaProblem]:
     path = tuple(err.absolute_path)
     schema = err.schema if isinstance(err.schema, dict) else {}
+    base = schemas.base_of(err.schema, base)
     custom = schema.get("x-amlctl-message")
     kind = err.validator
     if kind in ("unevaluatedProperties", "additionalProperties") and isinstance(err.instance, dict):
         known = _known_properties(schemas, err.schema, base)
+        applicable = _applicable_properties(schemas, err.schema, base, err.instance)
         for key in _unexpected(err, schema):
             where = f" in {dotted(path)}" if path else ""
+            if key in applicable:
+                # Declared by the branch that applies: jsonschema calls it unevaluated only because
+                # something else in that branch failed, and that failure is reported on its own.
+                continue
             if key in known:  # valid for another variant (another `type`), not for this one
                 variant = err.instance.get("type")
                 which = f" when type is {variant!r}" if isinstance(variant, str) else ""

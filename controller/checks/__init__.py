@@ -38,6 +38,7 @@ class Index:
 
     def __init__(self, manifests: Iterable[Manifest]) -> None:
         self.by_name: dict[tuple[str, str], list[Manifest]] = defaultdict(list)
+        self._names: dict[str, list[str]] = {}
         for m in manifests:
             self.by_name[(m.kind, m.name)].append(m)
 
@@ -50,7 +51,9 @@ class Index:
         return None, found
 
     def names(self, kind: str) -> list[str]:
-        return sorted({n for (k, n) in self.by_name if k == kind})
+        if kind not in self._names:
+            self._names[kind] = sorted({n for (k, n) in self.by_name if k == kind})
+        return self._names[kind]
 
 
 def check(manifests: list[Manifest], options: Options, schemas: S.SchemaSet | None = None) -> Result:
@@ -110,7 +113,8 @@ def _path(m: Manifest, a: S.Annotated, options: Options, index: Index, result: R
     if ds is not None:
         _resolve(m, a.path, refs.Ref("Datastore", ds), options, index, result)
         return
-    if not refs.is_local_path(value):
+    value = refs.local_path(value)
+    if value is None:
         return
     base = (options.root / m.path).parent
     target = (base / value)

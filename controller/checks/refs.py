@@ -32,9 +32,14 @@ class Ref:
     external: str | None = None
 
 
-def is_local_path(value: str) -> bool:
-    """Whether a string in a path field is a local path (not a URI or an azureml: reference)."""
-    return not (value.startswith("azureml:") or _URL.match(value))
+def local_path(value: str) -> str | None:
+    """The local path a path field holds, or None for a URI or an azureml: reference.
+    az ml also accepts an explicit 'file:' prefix on local paths."""
+    if value.startswith("file:") and not value.startswith("file://"):
+        return value[len("file:"):]
+    if value.startswith("azureml:") or _URL.match(value) or value.startswith("${{"):
+        return None
+    return value
 
 
 def datastore_of(value: str) -> str | None:
@@ -46,6 +51,8 @@ def parse(value: str, kind: str) -> Ref | None:
     """Parse a reference to `kind`. None when the value is not a reference at all (a local path,
     a URL), which the path checks handle."""
     value = value.strip()
+    if value.startswith("file:") or value.startswith("${{"):
+        return None  # a local file, or a binding resolved when the job runs
     ds = datastore_of(value)
     if ds is not None:
         return Ref("Datastore", ds)
