@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 import jsonschema
+import jsonschema_rs
 import referencing
 import referencing.exceptions
 from jsonschema.exceptions import ValidationError, best_match
@@ -73,6 +74,19 @@ class SchemaSet:
     @cached_property
     def _validators(self) -> dict[str, jsonschema.protocols.Validator]:
         return {}
+
+    @cached_property
+    def _fast(self) -> dict[str, Any]:
+        return {}
+
+    def is_valid(self, file: str, instance: Any) -> bool:
+        """The quick verdict, from jsonschema-rs (compiled, ~40x faster). Most documents are valid;
+        only invalid ones go through the Python validator, which explains the errors."""
+        v = self._fast.get(file)
+        if v is None:
+            registry = jsonschema_rs.Registry([(d["$id"], d) for d in self.documents.values()])
+            v = self._fast[file] = jsonschema_rs.validator_for(self.documents[file], registry=registry)
+        return v.is_valid(instance)
 
     def validator(self, file: str) -> jsonschema.protocols.Validator:
         v = self._validators.get(file)
@@ -208,6 +222,8 @@ def problems(schemas: SchemaSet, file: str, instance: Any) -> list[SchemaProblem
 
 def problems_for(schemas: SchemaSet, file: str, instance: Any, schema: dict | None = None) -> list[SchemaProblem]:
     """Problems of `instance` against the schema document `file` (or `schema`, a variant of it)."""
+    if schema is None and schemas.is_valid(file, instance):
+        return []
     validator = schemas.validator(file)
     if schema is not None:
         validator = validator.evolve(schema=schema)
