@@ -4,14 +4,14 @@ manifests (files) -> load + schema check -> semantic checks -> per-stack overlay
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
 
 from controller import checks
 from controller import schemas as S
 from controller import stacks as st
 from controller.diagnostics import Diagnostic, Severity, error
-from controller.manifests.discover import discover, find_root
+from controller.manifests.discover import UsageError, discover, find_root
 from controller.manifests.loader import load_files
 from controller.manifests.model import Manifest
 
@@ -47,7 +47,6 @@ def validate(paths: list[str] | None = None, *, cwd: Path | None = None, root: P
     root = (root or find_root(cwd)).resolve()
     schemas = S.load()
     if kind is not None and kind not in schemas.kinds:
-        from controller.manifests.discover import UsageError
         raise UsageError(f"unknown kind {kind!r}; kinds: {', '.join(sorted(schemas.kinds))}")
     if not paths:
         paths = [str(root / p) for p in DEFAULT_PATHS if (root / p).exists()] or [str(root)]
@@ -82,7 +81,7 @@ def validate(paths: list[str] | None = None, *, cwd: Path | None = None, root: P
             continue
         report.stacks.append(stack)
         overlaid, diags = st.apply(stack, loaded.manifests, schemas)
-        result = checks.check([m for m in overlaid], options, schemas)
+        result = checks.check(overlaid, options, schemas)
         referenced |= result.referenced_files
         for d in diags + result.diagnostics:
             if _identity(d) not in seen:  # report a problem once, not once per stack
@@ -99,5 +98,4 @@ def _identity(d: Diagnostic) -> tuple:
 
 
 def _in_stack(d: Diagnostic, stack: str) -> Diagnostic:
-    from dataclasses import replace
     return replace(d, stack=stack)
