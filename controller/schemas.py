@@ -54,6 +54,9 @@ class SchemaSet:
         self.registry = referencing.Registry().with_resources(
             (doc["$id"], referencing.Resource.from_contents(doc)) for doc in self.documents.values()
         )
+        self._validators: dict[str, jsonschema.protocols.Validator] = {}
+        self._fast: dict[str, Any] = {}
+        self._fast_registry: Any = None
         self.kinds: dict[str, KindInfo] = {}
         self.by_azureml_schema: dict[str, str] = {}
         for name, doc in self.documents.items():
@@ -71,21 +74,14 @@ class SchemaSet:
             for s in info.azureml_schemas:
                 self.by_azureml_schema[s.lower()] = info.kind
 
-    @cached_property
-    def _validators(self) -> dict[str, jsonschema.protocols.Validator]:
-        return {}
-
-    @cached_property
-    def _fast(self) -> dict[str, Any]:
-        return {}
-
     def is_valid(self, file: str, instance: Any) -> bool:
         """The quick verdict, from jsonschema-rs (compiled, ~40x faster). Most documents are valid;
         only invalid ones go through the Python validator, which explains the errors."""
         v = self._fast.get(file)
         if v is None:
-            registry = jsonschema_rs.Registry([(d["$id"], d) for d in self.documents.values()])
-            v = self._fast[file] = jsonschema_rs.validator_for(self.documents[file], registry=registry)
+            if self._fast_registry is None:
+                self._fast_registry = jsonschema_rs.Registry([(d["$id"], d) for d in self.documents.values()])
+            v = self._fast[file] = jsonschema_rs.validator_for(self.documents[file], registry=self._fast_registry)
         return v.is_valid(instance)
 
     def validator(self, file: str) -> jsonschema.protocols.Validator:
@@ -168,41 +164,30 @@ def dotted(path: tuple) -> str:
     return out or "(document)"
 
 
-def _known_properties(schemas: SchemaSet, schema: Any, base: str, seen: set[int] | None = None) -> set[str]:
-    """Every property name a schema could accept, through $ref, allOf/anyOf/oneOf, if/then/else."""
+_ANY = object()  # "for any instance": every branch counts
+
+
+def _properties(schemas: SchemaSet, schema: Any, base: str, instance: Any = _ANY,
+                seen: set[int] | None = None) -> set[str]:
+    """Property names a schema declares, through $ref, allOf, anyOf/oneOf and if/then/else. With
+    an `instance`, only the parts that apply to it count: the if/then/else branch its `if` picks,
+    and no anyOf/oneOf alternatives."""
     seen = seen if seen is not None else set()
     if not isinstance(schema, dict) or id(schema) in seen:
         return set()
     seen.add(id(schema))
     names = set(schema.get("properties", {}))
+    subs: list[tuple[Any, str]] = [(sub, base) for sub in schema.get("allOf", ())]
     if "$ref" in schema:
-        sub, sub_base = schemas.resolve(schema["$ref"], base)
-        names |= _known_properties(schemas, sub, sub_base, seen)
-    for key in ("allOf", "anyOf", "oneOf"):
-        for sub in schema.get(key, ()):
-            names |= _known_properties(schemas, sub, base, seen)
-    for key in ("then", "else"):
-        names |= _known_properties(schemas, schema.get(key), base, seen)
-    return names
-
-
-def _applicable_properties(schemas: SchemaSet, schema: Any, base: str, instance: Any,
-                           seen: set[int] | None = None) -> set[str]:
-    """The property names declared by the parts of `schema` that apply to `instance`: like
-    _known_properties, but an if/then/else contributes only the branch its `if` selects."""
-    seen = seen if seen is not None else set()
-    if not isinstance(schema, dict) or id(schema) in seen:
-        return set()
-    seen.add(id(schema))
-    names = set(schema.get("properties", {}))
-    if "$ref" in schema:
-        sub, sub_base = schemas.resolve(schema["$ref"], base)
-        names |= _applicable_properties(schemas, sub, sub_base, instance, seen)
-    for sub in schema.get("allOf", ()):
-        names |= _applicable_properties(schemas, sub, base, instance, seen)
-    if "if" in schema:
-        branch = schema.get("then") if _valid(schemas, schema["if"], base, instance) else schema.get("else")
-        names |= _applicable_properties(schemas, branch, base, instance, seen)
+        subs.append(schemas.resolve(schema["$ref"], base))
+    if instance is _ANY:
+        subs += [(sub, base) for key in ("anyOf", "oneOf") for sub in schema.get(key, ())]
+        subs += [(schema.get(key), base) for key in ("then", "else")]
+    elif "if" in schema:
+        branch = "then" if _valid(schemas, schema["if"], base, instance) else "else"
+        subs.append((schema.get(branch), base))
+    for sub, sub_base in subs:
+        names |= _properties(schemas, sub, sub_base, instance, seen)
     return names
 
 
@@ -211,7 +196,7 @@ def _suggest(word: str, candidates: Any) -> str:
     return f" (did you mean {match[0]!r}?)" if match else ""
 
 
-def _describe(v: Any) -> str:
+def describe(v: Any) -> str:
     return {dict: "a mapping", list: "a list", str: "a string", bool: "a boolean", int: "a number",
             float: "a number", type(None): "null"}.get(type(v), type(v).__name__)
 
@@ -244,8 +229,8 @@ def _explain(schemas: SchemaSet, err: ValidationError, base: str) -> Iterator[Sc
     custom = schema.get("x-amlctl-message")
     kind = err.validator
     if kind in ("unevaluatedProperties", "additionalProperties") and isinstance(err.instance, dict):
-        known = _known_properties(schemas, err.schema, base)
-        applicable = _applicable_properties(schemas, err.schema, base, err.instance)
+        known = _properties(schemas, err.schema, base)
+        applicable = _properties(schemas, err.schema, base, err.instance)
         for key in _unexpected(err, schema):
             where = f" in {dotted(path)}" if path else ""
             if key in applicable:
@@ -271,7 +256,7 @@ def _explain(schemas: SchemaSet, err: ValidationError, base: str) -> Iterator[Sc
         best = best_match(err.context)
         # When no branch even has the right shape, say which shapes are accepted.
         if best.validator == "type" and not best.absolute_path and custom is None:
-            yield SchemaProblem(path, "S003", f"{dotted(path)}: {_describe(err.instance)} is not accepted "
+            yield SchemaProblem(path, "S003", f"{dotted(path)}: {describe(err.instance)} is not accepted "
                                 f"here; expected {_expected(err)}")
             return
         yield from _explain(schemas, best, base)
@@ -292,7 +277,7 @@ def _explain(schemas: SchemaSet, err: ValidationError, base: str) -> Iterator[Sc
         return
     if kind == "type":
         yield SchemaProblem(path, "S003", f"{dotted(path)}: expected {err.validator_value}, "
-                            f"got {_describe(err.instance)}")
+                            f"got {describe(err.instance)}")
         return
     if kind == "pattern":
         yield SchemaProblem(path, "S003", f"{dotted(path)}: {err.instance!r} does not match the pattern "

@@ -66,7 +66,7 @@ def _classify(doc: Document, schemas: S.SchemaSet, kind_hint: str | None, out: L
     line, col = doc.positions.at(())
     if not isinstance(data, dict):
         out.unrecognised.append(error(doc.path, line, col, "S001",
-                                      f"a manifest is a mapping, not {S._describe(data)}"))
+                                      f"a manifest is a mapping, not {S.describe(data)}"))
         return None
     if _is_envelope(data):
         kind = data.get("kind")
