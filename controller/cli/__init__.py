@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections import Counter
 import sys
 from pathlib import Path
 
@@ -53,7 +54,10 @@ def validate(paths: tuple[str, ...], strict: bool, skip_path_checks: bool, kind:
     elif fmt == "github":
         click.echo(output.github(report.diagnostics, report.files, n))
     else:
-        click.echo(output.text(report.diagnostics, report.files, n, color=sys.stdout.isatty()))
+        kinds = Counter(m.kind for m in report.manifests)
+        stacks = [f"{st.name} ({st.target}{', production' if st.production else ''})" for st in report.stacks]
+        line = output.inventory(dict(kinds), stacks) if report.manifests else ""
+        click.echo(output.text(report.diagnostics, report.files, n, color=sys.stdout.isatty(), inventory_line=line))
     sys.exit(0 if report.ok else 1)
 
 

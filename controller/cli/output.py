@@ -21,7 +21,13 @@ def summary(diags: list[Diagnostic], files: int, manifests: int) -> str:
             f"in {files} file{'s' * (files != 1)} ({manifests} manifest{'s' * (manifests != 1)})")
 
 
-def text(diags: list[Diagnostic], files: int, manifests: int, color: bool) -> str:
+def inventory(kinds: dict[str, int], stacks: list[str]) -> str:
+    """One line saying what was validated: manifests by kind, and the stacks."""
+    parts = ", ".join(f"{n} {k}" for k, n in sorted(kinds.items()))
+    return f"manifests: {parts or 'none'}" + (f"; stacks: {', '.join(stacks)}" if stacks else "")
+
+
+def text(diags: list[Diagnostic], files: int, manifests: int, color: bool, inventory_line: str = "") -> str:
     lines = []
     for d in diags:
         line = d.format()
@@ -30,6 +36,8 @@ def text(diags: list[Diagnostic], files: int, manifests: int, color: bool) -> st
             line = line.replace(tag, click.style(tag, fg="red" if d.severity is Severity.ERROR else "yellow",
                                                  bold=True), 1)
         lines.append(line)
+    if inventory_line:
+        lines.append(inventory_line)
     lines.append(summary(diags, files, manifests))
     return "\n".join(lines)
 
