@@ -11,7 +11,7 @@ from controller import checks
 from controller import schemas as S
 from controller import stacks as st
 from controller.diagnostics import Diagnostic, Severity, error
-from controller.manifests.discover import UsageError, discover, find_root
+from controller.manifests.discover import UsageError, discover, find_root, rel
 from controller.manifests.loader import load_files
 from controller.manifests.model import Manifest
 
@@ -54,7 +54,7 @@ def validate(paths: list[str] | None = None, *, cwd: Path | None = None, root: P
     report = Report(diagnostics=list(found.diagnostics))
     manifest_files, stack_files = [], []
     for path in found.files:
-        shown = path.relative_to(root).as_posix() if path.is_relative_to(root) else path.as_posix()
+        shown = rel(path, root)
         name = PurePosixPath(shown).name
         if name == PROJECT_FILE:
             continue

@@ -176,7 +176,7 @@ def _resolve(m: Manifest, path: tuple, ref: refs.Ref, options: Options, index: I
 def _manifest_ref(m: Manifest, path: tuple, value: dict[str, Any], index: Index, result: Result) -> None:
     kind, name = value.get("kind"), value.get("name")
     workspace = value.get("workspace", m.workspace)
-    target, same_name = index.find(kind, name, workspace)
+    target, _ = index.find(kind, name, workspace)
     if target is None:
         known = index.names(kind)
         hint = difflib.get_close_matches(str(name), known, n=1)

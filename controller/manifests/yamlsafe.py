@@ -216,7 +216,7 @@ def parse(path: str, raw: bytes, limits: Limits = DEFAULT_LIMITS) -> tuple[list[
     except yaml.YAMLError as exc:  # e.g. reader errors on control characters
         return docs, [error(path, 1, 1, "Y001", f"YAML: {exc}")]
     except RecursionError:
-        return docs, [error(path, 1, 1, "Y004", f"nesting deeper than the parser can follow")]
+        return docs, [error(path, 1, 1, "Y004", "nesting deeper than the parser can follow")]
     finally:
         loader.dispose()
     docs = [d for d in docs if d.data is not None]
