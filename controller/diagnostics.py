@@ -52,6 +52,20 @@ CODES: dict[str, tuple[str, str]] = {
     "K001": ("stack-file", "A stack file does not match the stack schema."),
     "K002": ("overlay-no-match", "An overlay selects no manifest."),
     "K003": ("overlay-result", "A manifest is invalid after a stack's overlays are applied."),
+    # R: rendering a manifest into resources
+    "R001": ("not-rendered", "A field amlctl does not render yet (it is ignored)."),
+    "R002": ("resource-clash", "Two manifests render the same resource."),
+    "R003": ("unversioned-reference", "A reference without a version to an asset the estate does not define."),
+    "R004": ("inline-definition", "An inline definition where amlctl needs a manifest of its own."),
+    "R005": ("inline-secret", "A secret value that cannot be rendered."),
+    "R006": ("no-storage", "A local path in a workspace whose storage account is unknown."),
+    "R007": ("path-missing", "A local path that does not exist at render time."),
+    "R008": ("unknown-role", "A role that is neither built-in nor a role-definition id."),
+    "R009": ("dangling-dependency", "A resource depends on one the graph does not hold (an amlctl bug)."),
+    "R010": ("pipeline-compile", "azure-ai-ml cannot compile the pipeline."),
+    # P: planning a change between two revisions
+    "P001": ("immutable-version", "The content of an asset version that already exists changed: bump the version."),
+    "P002": ("revision", "A git revision cannot be read."),
 }
 
 

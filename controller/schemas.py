@@ -325,12 +325,13 @@ def _expected(err: ValidationError) -> str:
 @dataclass(frozen=True)
 class Annotated:
     path: tuple
-    key: str  # "ref", "path" or "secret"
+    key: str  # "ref", "path", "secret", or "arm"/"arm-set" (the ARM mapping render reads)
     value: Any  # the annotation's value in the schema
     instance: Any  # the document's value at `path`
 
 
-_ANNOTATIONS = {"x-amlctl-ref": "ref", "x-amlctl-path": "path", "x-amlctl-secret": "secret"}
+_ANNOTATIONS = {"x-amlctl-ref": "ref", "x-amlctl-path": "path", "x-amlctl-secret": "secret",
+                "x-amlctl-arm": "arm", "x-amlctl-arm-set": "arm-set"}
 
 
 def annotations(schemas: SchemaSet, file: str, instance: Any) -> list[Annotated]:
@@ -342,7 +343,8 @@ def annotations(schemas: SchemaSet, file: str, instance: Any) -> list[Annotated]
     seen: set[tuple] = set()
     unique = []
     for a in out:
-        k = (a.path, a.key)
+        # Several branch-level "arm-set" blocks may apply at one path; every other annotation counts once.
+        k = (a.path, a.key, repr(a.value) if a.key == "arm-set" else None)
         if k not in seen:
             seen.add(k)
             unique.append(a)

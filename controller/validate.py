@@ -25,6 +25,7 @@ class Report:
     files: int = 0
     manifests: list[Manifest] = field(default_factory=list)
     stacks: list[st.Stack] = field(default_factory=list)
+    overlaid: dict[str, list[Manifest]] = field(default_factory=dict)  # stack name -> manifests as it sees them
 
     @property
     def errors(self) -> int:
@@ -81,6 +82,7 @@ def validate(paths: list[str] | None = None, *, cwd: Path | None = None, root: P
             continue
         report.stacks.append(stack)
         overlaid, diags = st.apply(stack, loaded.manifests, schemas)
+        report.overlaid[stack.name] = overlaid
         result = checks.check(overlaid, options, schemas)
         referenced |= result.referenced_files
         for d in diags + result.diagnostics:

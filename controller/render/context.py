@@ -1,0 +1,249 @@
+"""What every kind renderer shares: the stack's target, ARM ids, tags, protection, uploads.
+
+A kind renderer gets a Manifest and this Context and calls `ctx.add(...)` for each resource it
+stands for. The Context resolves what only the whole estate knows: which workspace a manifest
+lives in and where it is, the version a reference without one means, the content hash of a
+local folder, the commit that last changed a manifest file.
+"""
+from __future__ import annotations
+
+import hashlib
+import re
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import Any, Callable, Iterable, Mapping
+
+from controller import schemas as S
+from controller.checks import refs
+from controller.diagnostics import Diagnostic, Severity
+from controller.manifests.model import Manifest
+from controller.render import arm
+from controller.render.graph import Resource
+from controller.stacks import Stack
+
+ML = "azure-native:machinelearningservices:"
+ML_PROVIDER = "Microsoft.MachineLearningServices"
+# The one uploads container amlctl keeps in each workspace's storage account, and the datastore
+# that makes it addressable as azureml://datastores/amlctl_assets/paths/...
+ASSETS_CONTAINER = "amlctl-assets"
+ASSETS_DATASTORE = "amlctl_assets"
+NAMESPACE = uuid.UUID("0b8f3c52-5f0e-4d1a-9c67-6e1f3a7d2b10")  # for deterministic GUIDs (UUIDv5)
+
+# Child collections of a workspace in ARM ids, by kind.
+COLLECTION = {
+    "Compute": "computes", "Datastore": "datastores", "Data": "data", "Environment": "environments",
+    "Model": "models", "Component": "components", "Code": "codes", "OnlineEndpoint": "onlineEndpoints",
+    "BatchEndpoint": "batchEndpoints", "Pipeline": "jobs", "Schedule": "schedules",
+    "ServerlessEndpoint": "serverlessEndpoints", "Connection": "connections",
+}
+VERSIONED = ("Data", "Environment", "Model", "Component", "Code")
+
+
+class RenderError(Exception):
+    """A manifest that validates but cannot be rendered; carries the diagnostic."""
+
+    def __init__(self, diagnostic: Diagnostic) -> None:
+        super().__init__(diagnostic.message)
+        self.diagnostic = diagnostic
+
+
+@dataclass
+class Context:
+    stack: Stack
+    manifests: list[Manifest]
+    root: Path
+    schemas: S.SchemaSet
+    commits: Mapping[str, str] = field(default_factory=dict)  # manifest path -> last commit that changed it
+    allow_missing_files: bool = False
+    resources: dict[str, Resource] = field(default_factory=dict)
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+    _hashes: dict[str, str] = field(default_factory=dict)
+    _versions: dict[tuple, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.index: dict[tuple[str, str | None, str], Manifest] = {m.key: m for m in self.manifests}
+        self.workspaces = {m.name: m for m in self.manifests if m.kind == "Workspace"}
+
+    # -- the stack's target ------------------------------------------------------------------------
+    @property
+    def subscription(self) -> str:
+        return str(self.stack.settings.get("subscriptionId", "00000000-0000-0000-0000-000000000000"))
+
+    @property
+    def resource_group(self) -> str:
+        return str(self.stack.settings.get("resourceGroup", f"rg-{self.stack.name}"))
+
+    @property
+    def location(self) -> str:
+        return str(self.stack.settings.get("location", "westeurope"))
+
+    @property
+    def rg_id(self) -> str:
+        return f"/subscriptions/{self.subscription}/resourceGroups/{self.resource_group}"
+
+    def provider_id(self, provider: str, *parts: str) -> str:
+        return f"{self.rg_id}/providers/{provider}/" + "/".join(parts)
+
+    def workspace_id(self, workspace: str) -> str:
+        return self.provider_id(ML_PROVIDER, "workspaces", workspace)
+
+    def child_id(self, workspace: str, kind: str, name: str, version: str | None = None) -> str:
+        out = f"{self.workspace_id(workspace)}/{COLLECTION[kind]}/{name}"
+        return out + (f"/versions/{version}" if version is not None else "")
+
+    def workspace_location(self, workspace: str | None) -> str:
+        ws = self.workspaces.get(workspace or "")
+        return str(ws.spec.get("location", self.location)) if ws else self.location
+
+    def workspace_resource(self, workspace: str) -> str | None:
+        """The graph name of the workspace resource, when the estate defines the workspace."""
+        ws = self.workspaces.get(workspace)
+        return resource_name(ws) if ws else None
+
+    # -- resources ---------------------------------------------------------------------------------
+    def add(self, m: Manifest | None, name: str, type_: str, inputs: Mapping[str, Any], *,
+            depends_on: Iterable[str | None] = (), stateful: bool = False, ignore_changes: Iterable[str] = (),
+            label: str = "", subject: str | None = None, spec_path: tuple = ()) -> Resource:
+        if name in self.resources:
+            existing = self.resources[name]
+            if existing.type == type_ and existing.inputs == inputs:
+                return existing  # two manifests needing one shared resource (an uploaded folder)
+            raise self.error(m, spec_path, "R002", f"renders a resource named {name!r} that "
+                             f"{existing.subject} also renders")
+        r = Resource(name=name, type=type_, inputs=inputs,
+                     subject=subject or (m.subject if m else "implicit"),
+                     source=(m.where(spec_path) if m else None),
+                     depends_on=tuple(sorted({d for d in depends_on if d and d != name})),
+                     protect=stateful and self.stack.protect, ignore_changes=tuple(ignore_changes), label=label)
+        self.resources[name] = r
+        return r
+
+    def tags(self, m: Manifest | None, own: Mapping[str, Any] | None = None) -> dict[str, str]:
+        """ARM tags: the manifest's own, then amlctl's. The commit is the one that last changed the
+        manifest file, not HEAD, so an unrelated commit does not touch every resource."""
+        out = {str(k): str(v) for k, v in (own or {}).items()}
+        out["managed-by"] = "amlctl"
+        if m is not None:
+            out["amlctl-manifest"] = m.path
+            commit = self.commits.get(m.path)
+            if commit:
+                out["amlctl-commit"] = commit
+        return out
+
+    def error(self, m: Manifest | None, spec_path: tuple, code: str, message: str) -> RenderError:
+        src = m.where(spec_path) if m else None
+        return RenderError(Diagnostic(src.path if src else self.stack.path, src.line if src else 0,
+                                      src.col if src else 0, code, Severity.ERROR, message,
+                                      m.subject if m else "", self.stack.name))
+
+    # -- references --------------------------------------------------------------------------------
+    def find(self, kind: str, name: str, workspace: str | None) -> Manifest | None:
+        return self.index.get((kind, workspace, name)) or self.index.get((kind, None, name))
+
+    def version_of(self, m: Manifest) -> str:
+        """A versioned asset's version: the manifest's, else derived from its rendered content."""
+        explicit = m.spec.get("version")
+        if explicit is not None:
+            return str(explicit)
+        if m.key not in self._versions:
+            from controller.render import kinds  # the derived version needs the asset's body
+            self._versions[m.key] = kinds.derived_version(m, self)
+        return self._versions[m.key]
+
+    def resolve_ref(self, m: Manifest, kind: str, value: str, spec_path: tuple) -> tuple[str, str | None]:
+        """(ARM id or URI, graph resource it depends on) for a reference string."""
+        ref = refs.parse(value, kind)
+        if ref is None or ref.name is None:
+            return value, None  # a URI (registries, other workspaces) passes through
+        if ref.kind == "Datastore":
+            return self.child_id(m.workspace or "", "Datastore", ref.name), None
+        target = self.find(ref.kind, ref.name, m.workspace)
+        version = ref.version
+        if ref.kind in VERSIONED:
+            if target is not None and (version is None or ref.label == "latest"):
+                version = self.version_of(target)
+            if version is None:
+                raise self.error(m, spec_path, "R003", f"{value!r} names no version and no manifest here "
+                                 f"defines {ref.kind} {ref.name!r}: write {ref.kind.lower()}:{ref.name}:<version>")
+        workspace = target.workspace if target is not None and target.workspace else m.workspace or ""
+        arm_id = self.child_id(workspace, ref.kind, ref.name, version if ref.kind in VERSIONED else None)
+        node = None
+        if target is not None:
+            node = resource_name(target, version) if ref.kind in VERSIONED else resource_name(target)
+        return arm_id, node
+
+    # -- local files -------------------------------------------------------------------------------
+    def local(self, m: Manifest, value: str) -> PurePosixPath:
+        """A path field's value as a repository-relative path."""
+        local = refs.local_path(value) or value
+        return PurePosixPath(_normalise(str(PurePosixPath(m.path).parent / local)))
+
+    def files_of(self, path: PurePosixPath) -> list[tuple[str, str]]:
+        """(path relative to `path`, sha256) of every file under a local file or folder, sorted."""
+        full = self.root / path
+        if self.allow_missing_files and not full.exists():
+            return [(path.name, hashlib.sha256(str(path).encode()).hexdigest())]
+        if full.is_file():
+            return [(path.name, self.file_hash(str(path)))]
+        out = []
+        for f in sorted(p for p in full.rglob("*") if p.is_file()):
+            relative = f.relative_to(full).as_posix()
+            if "__pycache__" in relative.split("/") or relative.endswith(".pyc"):
+                continue
+            out.append((relative, self.file_hash(f"{path}/{relative}")))
+        return out
+
+    def file_hash(self, path: str) -> str:
+        if path not in self._hashes:
+            self._hashes[path] = hashlib.sha256((self.root / path).read_bytes()).hexdigest()
+        return self._hashes[path]
+
+    def content_hash(self, path: PurePosixPath) -> str:
+        h = hashlib.sha256()
+        for relative, digest in self.files_of(path):
+            h.update(f"{relative}\0{digest}\n".encode())
+        return h.hexdigest()
+
+    def read_text(self, m: Manifest, value: str) -> str:
+        return (self.root / self.local(m, value)).read_text(encoding="utf-8")
+
+    def resolver(self, m: Manifest, deps: set[str]) -> Callable[[str, tuple, Any], Any]:
+        from controller.render import kinds
+        return lambda hook, path, value: kinds.resolve_hook(hook, m, path, value, self, deps)
+
+    def arm(self, m: Manifest, deps: set[str]) -> arm.Mapped:
+        mapped = arm.to_arm(self.schemas, self.schemas.kinds[m.kind].file, m.spec, self.resolver(m, deps))
+        for path in mapped.unmapped:
+            src = m.where(path, True)
+            self.diagnostics.append(Diagnostic(src.path, src.line, src.col, "R001", Severity.WARNING,
+                                               f"{S.dotted(path)}: amlctl does not render this field yet; "
+                                               "it is ignored", m.subject, self.stack.name))
+        return mapped
+
+
+def resource_name(m: Manifest, version: str | None = None) -> str:
+    """The graph (Pulumi logical) name of a manifest's main resource: stable, readable, unique."""
+    slug = re.sub(r"(?<!^)(?=[A-Z])", "-", m.kind).lower()
+    base = f"{m.workspace}/{slug}/{m.name}" if m.workspace else f"{slug}/{m.name}"
+    return f"{base}@{version}" if version is not None else base
+
+
+def guid(*parts: str) -> str:
+    return str(uuid.uuid5(NAMESPACE, "\n".join(parts)))
+
+
+def short_hash(*parts: str, n: int = 8) -> str:
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:n]
+
+
+def _normalise(path: str) -> str:
+    out: list[str] = []
+    for part in path.split("/"):
+        if part in ("", "."):
+            continue
+        if part == ".." and out:
+            out.pop()
+        else:
+            out.append(part)
+    return "/".join(out)

@@ -1,0 +1,114 @@
+"""The resource graph: the plain-data desired state that `render` produces and `plan` diffs.
+
+Every resource carries its Pulumi type token, its logical name, its inputs in the shape the
+provider takes on the wire (camelCase, the ARM body), its dependencies and options, and the
+manifest file and line it came from. Nothing here imports Pulumi: the graph is data, and the
+Pulumi program (controller.program) is the only code that turns it into resource objects.
+
+Inputs may hold three kinds of markers, all plain JSON:
+  {"$output": {"resource": NAME, "property": "identity.principalId"}}  known only after NAME exists
+  {"$secret": {"config": "amlctl:openaiKey"}}   a Pulumi secret from stack config, never a value
+  {"$asset": {"path": "manifests/src/score/score.py", "sha256": "..."}}  a local file to upload
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any, Iterator, Mapping
+
+from controller.manifests.model import Source
+
+FORMAT = "amlctl.dev/graph/v1"
+
+
+@dataclass(frozen=True)
+class Resource:
+    name: str  # Pulumi logical name, unique in the graph
+    type: str  # Pulumi type token, e.g. azure-native:machinelearningservices:Compute
+    inputs: Mapping[str, Any]
+    subject: str  # the manifest it comes from ("Compute/cpu-cluster"), or "implicit/..." for derived ones
+    source: Source | None = None
+    depends_on: tuple[str, ...] = ()
+    protect: bool = False
+    retain_on_delete: bool = False
+    ignore_changes: tuple[str, ...] = ()
+    label: str = ""  # what it is, for people: "storage account of Workspace/mlw-credit"
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["source"] = str(self.source) if self.source else None
+        d["depends_on"] = list(self.depends_on)
+        d["ignore_changes"] = list(self.ignore_changes)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> "Resource":
+        src = d.get("source")
+        source = None
+        if src:
+            path, line, col = src.rsplit(":", 2)
+            source = Source(path, int(line), int(col))
+        return cls(name=d["name"], type=d["type"], inputs=d["inputs"], subject=d["subject"], source=source,
+                   depends_on=tuple(d.get("depends_on", ())), protect=d.get("protect", False),
+                   retain_on_delete=d.get("retain_on_delete", False),
+                   ignore_changes=tuple(d.get("ignore_changes", ())), label=d.get("label", ""))
+
+    @property
+    def type_name(self) -> str:
+        """The short type: `machinelearningservices:Compute`."""
+        return self.type.split(":", 1)[1] if self.type.count(":") >= 2 else self.type
+
+
+@dataclass(frozen=True)
+class Graph:
+    stack: str
+    resources: tuple[Resource, ...]  # sorted by name
+    settings: Mapping[str, Any] = field(default_factory=dict)  # the stack settings the render used
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "resources", tuple(sorted(self.resources, key=lambda r: r.name)))
+
+    def by_name(self) -> dict[str, Resource]:
+        return {r.name: r for r in self.resources}
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"format": FORMAT, "stack": self.stack, "settings": dict(self.settings),
+                "resources": [r.to_dict() for r in self.resources]}
+
+    def to_json(self, indent: int | None = 2) -> str:
+        """Canonical JSON: the same graph always gives the same bytes."""
+        return canonical(self.to_dict(), indent)
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> "Graph":
+        if d.get("format") != FORMAT:
+            raise ValueError(f"not an amlctl graph (format {d.get('format')!r}, expected {FORMAT!r})")
+        return cls(d["stack"], tuple(Resource.from_dict(r) for r in d["resources"]), d.get("settings", {}))
+
+    def digest(self) -> str:
+        import hashlib
+        return hashlib.sha256(self.to_json(None).encode()).hexdigest()
+
+
+def canonical(data: Any, indent: int | None = None) -> str:
+    return json.dumps(data, sort_keys=True, indent=indent, ensure_ascii=False,
+                      separators=(",", ": ") if indent else (",", ":"))
+
+
+def markers(value: Any, path: tuple = ()) -> Iterator[tuple[tuple, str, Mapping[str, Any]]]:
+    """Every marker in an input value: (path, "$output"|"$secret"|"$asset", body)."""
+    if isinstance(value, dict):
+        if len(value) == 1:
+            (k, v), = value.items()
+            if k in ("$output", "$secret", "$asset"):
+                yield path, k, v
+                return
+        for k, v in value.items():
+            yield from markers(v, path + (k,))
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            yield from markers(v, path + (i,))
+
+
+def output(resource: str, prop: str) -> dict[str, Any]:
+    return {"$output": {"resource": resource, "property": prop}}

@@ -1,0 +1,69 @@
+"""Role assignments: the RoleAssignment manifests, and the implicit ones a working estate needs.
+
+Each becomes an authorization.RoleAssignment named by a UUIDv5 of (scope, role, principal), so a
+re-run, or an assignment that already exists under that name, converges instead of duplicating.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from controller import rbac
+from controller.manifests.model import Manifest
+from controller.render.context import ML_PROVIDER, Context, guid, resource_name
+from controller.render.graph import output
+from controller.render.kinds import renders
+
+TYPE = "azure-native:authorization:RoleAssignment"
+
+
+def scope_of(ref: dict[str, Any], m: Manifest, ctx: Context) -> tuple[str, str | None]:
+    """(ARM id, graph resource) of a {kind, name, workspace} reference to a manifest."""
+    kind, name = ref["kind"], ref["name"]
+    workspace = ref.get("workspace") or m.workspace or ctx.stack.default_workspace
+    target = ctx.find(kind, name, workspace if kind not in ("Workspace", "Registry") else None)
+    if kind == "Workspace":
+        return ctx.workspace_id(name), (resource_name(target) if target else None)
+    if kind == "Registry":
+        return ctx.provider_id(ML_PROVIDER, "registries", name), (resource_name(target) if target else None)
+    return ctx.child_id(workspace or "", kind, name), (resource_name(target) if target else None)
+
+
+def assign(ctx: Context, m: Manifest | None, *, scope: str, role: str, principal: Any, principal_type: str,
+           key: str, depends_on: list[str | None], description: str = "", extra: dict[str, Any] | None = None,
+           label: str = "", spec_path: tuple = ()) -> None:
+    role_guid = rbac.role_definition_guid(role)
+    if role_guid is None:
+        raise ctx.error(m, spec_path + ("role",), "R008", f"role {role!r} is neither a built-in role nor a "
+                        "role-definition id")
+    name = guid(scope.lower(), role_guid, key)
+    inputs = {"roleAssignmentName": name, "scope": scope, "principalId": principal, "principalType": principal_type,
+              "roleDefinitionId": f"/subscriptions/{ctx.subscription}/providers/Microsoft.Authorization/"
+                                  f"roleDefinitions/{role_guid}"}
+    if description:
+        inputs["description"] = description
+    inputs.update(extra or {})
+    ctx.add(m, f"rbac/{name}", TYPE, inputs, depends_on=depends_on, spec_path=spec_path,
+            label=label or f"{rbac.role_name(role_guid) or role} for {key}",
+            subject=None if m else "implicit")
+
+
+@renders("RoleAssignment")
+def role_assignment(m: Manifest, ctx: Context) -> None:
+    deps: set[str] = set()
+    body = ctx.arm(m, deps).body
+    spec = m.spec
+    if isinstance(spec["scope"], str):
+        scope, scope_dep = spec["scope"].rstrip("/"), None
+    else:
+        scope, scope_dep = scope_of(spec["scope"], m, ctx)
+    p = spec["principal"]
+    if "identity_of" in p:
+        _, node = scope_of(p["identity_of"], m, ctx)
+        principal: Any = output(node, "identity.principalId")
+        key, ptype = f"identity of {node}", "ServicePrincipal"
+        deps.add(node)
+    else:
+        principal, key, ptype = p["object_id"], p["object_id"], p.get("type", "ServicePrincipal")
+    assign(ctx, m, scope=scope, role=spec["role"], principal=principal, principal_type=ptype, key=key,
+           depends_on=[scope_dep, *deps], description=body.pop("description", ""), extra=body,
+           label=f"{spec['role']} for {m.name}")
