@@ -24,12 +24,17 @@ install: $(STAMP)
 demo: install
 	@echo "== amlctl validate --strict (manifests/ and stacks/)"
 	$(AMLCTL) validate --strict
+	@echo "== amlctl plan --stack prod --from-scratch (what a first apply of prod creates; offline)"
+	$(AMLCTL) plan --stack prod --from-scratch
+	@echo "== amlctl plan --stack dev (the working tree against the merge base with main)"
+	$(AMLCTL) plan --stack dev
 
 test: install
 	$(PY) -m pytest
 
 bench: install
 	$(PY) benchmarks/validate_bench.py
+	$(PY) benchmarks/plan_bench.py
 
 schemas: install
 	$(AMLCTL) schema export out/schemas

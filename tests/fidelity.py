@@ -33,6 +33,7 @@ REPO = Path(__file__).resolve().parent.parent
 CORPUS = REPO.parent / "shared" / "corpus" / "azureml-cli"
 KNOWN = Path(__file__).resolve().parent / "fidelity" / "known-differences.yaml"  # and known-<group>.yaml
 LOCATION = "westeurope"
+FIDELITY_WORKSPACE = "fidelity/workspace.yaml"  # synthetic: the corpus files' workspace, never compared
 
 
 # -- per kind: how azure-ai-ml loads it and builds its REST body; how ours maps back --------------
@@ -87,6 +88,7 @@ class Outcome:
     equal: int = 0
     intentional: int = 0
     mismatches: list[str] = field(default_factory=list)
+    intentional_paths: list[str] = field(default_factory=list)
     error: str | None = None  # azure-ai-ml could not load it, or amlctl could not render it
 
 
@@ -171,6 +173,7 @@ def compare(m: Manifest, resource: Resource, spec: KindSpec, entity: Any, known:
             outcome.equal += 1
         elif intentional(known, m.kind, path):
             outcome.intentional += 1
+            outcome.intentional_paths.append(".".join(map(str, path)))
         else:
             shown = "absent" if mine is _ABSENT else repr(mine)
             outcome.mismatches.append(f"{'.'.join(map(str, path))}: azure-ai-ml {value!r}, amlctl {shown}")
@@ -187,7 +190,7 @@ def _drop_none(value: Any) -> Any:
 def _load_entity(spec: KindSpec, m: Manifest, root: Path) -> Any:
     import azure.ai.ml as aml
     body = dict(m.spec)
-    origin = (root / m.path).parent
+    origin = root / m.path  # azure-ai-ml resolves relative paths against the file's folder
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return getattr(aml, spec.loader)(io.StringIO(yaml.safe_dump(body, sort_keys=False)),
@@ -202,10 +205,10 @@ def _stack(name: str = "fidelity", **settings: Any) -> Stack:
 
 
 def check_estate() -> list[Outcome]:
-    """The example estate, as its dev stack sees it."""
+    """The example estate, as its prod stack sees it (prod owns every kind, the registry included)."""
     report = validate(root=REPO, cwd=REPO)
-    stack = next(s for s in report.stacks if s.name == "dev")
-    manifests = report.overlaid["dev"]
+    stack = next(s for s in report.stacks if s.name == "prod")
+    manifests = report.overlaid["prod"]
     rendered = render(manifests, stack, root=REPO)
     graph = rendered.graph.by_name() if rendered.graph else {}
     return [_one(m, graph, REPO, rendered) for m in manifests if m.kind in KINDS]
@@ -222,15 +225,26 @@ def check_corpus() -> list[Outcome]:
             continue
         path = CORPUS / row["path"]
         hint = kind if row["schema_kind"].startswith("inferred:") else None
-        loaded = load_files([(path, f"cli/{row['path']}")], hint, schemas)
+        loaded = load_files([(path, f"{CORPUS.name}/{row['path']}")], hint, schemas)
         if any(d.severity.value == "error" for d in loaded.diagnostics) or not loaded.manifests:
             continue  # amlctl rejects it (tests/corpus/known-differences.yaml says why)
-        manifests = [_in_workspace(m) for m in loaded.manifests]
+        manifests = [_in_workspace(m) for m in loaded.manifests] + _fidelity_workspace(schemas)
         rendered = render(manifests, _stack(), root=CORPUS.parent, schemas=schemas, allow_missing_files=True)
         graph = rendered.graph.by_name() if rendered.graph else {}
-        out += [_one(m, graph, CORPUS.parent, rendered) for m in manifests if m.kind in KINDS]
+        out += [_one(m, graph, CORPUS.parent, rendered) for m in manifests
+                if m.kind in KINDS and m.path != FIDELITY_WORKSPACE]
     del INFERRED
     return out
+
+
+def _fidelity_workspace(schemas: S.SchemaSet) -> list[Manifest]:
+    """A Workspace for the corpus files to live in, so that their local paths can be uploaded."""
+    import tempfile
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "workspace.yaml"
+        path.write_text("apiVersion: amlctl.dev/v1alpha1\nkind: Workspace\nmetadata: {name: mlw-fidelity}\n"
+                        "spec: {location: westeurope}\n")
+        return load_files([(path, FIDELITY_WORKSPACE)], None, schemas).manifests
 
 
 def _in_workspace(m: Manifest) -> Manifest:

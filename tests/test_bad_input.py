@@ -164,6 +164,11 @@ scope: {kind: Workspace, name: mlw-test}""")}, [], "M008", "m/r.yaml", 7),
     - select: {kind: Compute, name: cpu}
       patch: {spec: {name: gpu}}
 """}, [], "K001", "stacks/Pulumi.dev.yaml", 5),
+    ("exclude-selects-nothing", {"m/a.yaml": CLUSTER, "stacks/Pulumi.dev.yaml": STACK + """  amlctl:exclude:
+    - {kind: Registry, name: shared}
+"""}, [], "K002", "stacks/Pulumi.dev.yaml", 4),
+    ("plain-value-under-amlctl", {"m/a.yaml": CLUSTER, "stacks/Pulumi.dev.yaml": STACK + """  amlctl:openaiKey: sk-plain-text
+"""}, [], "K001", "stacks/Pulumi.dev.yaml", 3),
 ]
 
 

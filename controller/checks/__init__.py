@@ -90,13 +90,15 @@ def _field(path: tuple) -> str:
 def _duplicates(manifests: list[Manifest], result: Result) -> None:
     first: dict[tuple, Manifest] = {}
     for m in manifests:
-        if m.key in first:
-            other = first[m.key]
+        # Deployment names are unique per endpoint, not per workspace.
+        key = m.key + ((m.spec.get("endpoint_name"),) if m.kind in ("OnlineDeployment", "BatchDeployment") else ())
+        if key in first:
+            other = first[key]
             where = f" in workspace {m.workspace!r}" if m.workspace else ""
             _emit(result, m, ("name",), "M001", f"{m.subject} is defined twice{where}; the other one is at "
                   f"{other.where(('name',))}")
         else:
-            first[m.key] = m
+            first[key] = m
 
 
 def _secret(m: Manifest, a: S.Annotated, result: Result) -> None:

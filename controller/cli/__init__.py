@@ -61,6 +61,96 @@ def validate(paths: tuple[str, ...], strict: bool, skip_path_checks: bool, kind:
     sys.exit(0 if report.ok else 1)
 
 
+def _failed(diags: list, what: str) -> None:
+    """Print the problems that stop a render or plan, then exit 1."""
+    color = sys.stderr.isatty()
+    for d in diags:
+        line = d.format()
+        if color:
+            tag = f"{d.severity.value}[{d.code}]"
+            line = line.replace(tag, click.style(tag, fg="red" if d.severity.value == "error" else "yellow",
+                                                 bold=True), 1)
+        click.echo(line, err=True)
+    errors = sum(d.severity.value == "error" for d in diags)
+    click.echo(f"{what}: {errors} error{'s' * (errors != 1)}", err=True)
+    sys.exit(1)
+
+
+def _repo_root() -> Path:
+    from controller.manifests.discover import find_root
+    return find_root(Path.cwd()).resolve()
+
+
+@cli.command("render")
+@click.option("-s", "--stack", required=True, metavar="NAME", help="The stack (stacks/Pulumi.NAME.yaml).")
+@click.option("--strict", is_flag=True, help="Treat references to things no manifest defines as errors.")
+@click.option("-o", "--output", "fmt", type=click.Choice(("text", "json")), default="text", show_default=True)
+def render_cmd(stack: str, strict: bool, fmt: str) -> None:
+    """Print the resource graph the working tree renders to for a stack.
+
+    Offline and deterministic: the same manifests give the same bytes. Exit 0, or 1 when the
+    manifests do not validate or render.
+    """
+    from controller.revisions import render_stack
+
+    side = render_stack(_repo_root(), stack, strict=strict)
+    problems = [d for d in side.diagnostics if d.severity.value == "error" or fmt == "text"]
+    if side.graph is None:
+        _failed(side.diagnostics, f"cannot render stack {stack}")
+    if fmt == "json":
+        click.echo(side.graph.to_json())
+    else:
+        for d in problems:
+            click.echo(d.format(), err=True)
+        for r in side.graph.resources:
+            flags = "".join((" protected" if r.protect else "", " retained" if r.retain_on_delete else ""))
+            click.echo(f"{r.type_name:<45} {r.name}{flags}")
+            if r.depends_on:
+                click.echo(f"{'':<45}   after {', '.join(r.depends_on)}")
+        click.echo(f"{len(side.graph.resources)} resources for stack {stack}")
+
+
+@cli.command("plan")
+@click.option("-s", "--stack", required=True, metavar="NAME", help="The stack (stacks/Pulumi.NAME.yaml).")
+@click.option("--base", metavar="REV", help="Compare from this revision. Default: the merge base with the default branch.")
+@click.option("--head", metavar="REV", help="Compare to this revision. Default: the working tree.")
+@click.option("--from-scratch", is_flag=True, help="Plan from nothing: what a first apply of the stack creates.")
+@click.option("--strict", is_flag=True, help="Treat references to things no manifest defines as errors.")
+@click.option("-o", "--output", "fmt", type=click.Choice(("text", "json", "markdown")), default="text",
+              show_default=True, help="markdown is a pull-request comment (under 65,000 characters).")
+@click.option("--detailed-exitcode", is_flag=True, help="Exit 0 with no changes, 2 with changes, 1 on error.")
+def plan_cmd(stack: str, base: str | None, head: str | None, from_scratch: bool, strict: bool, fmt: str,
+             detailed_exitcode: bool) -> None:
+    """Show what a change does to a stack, offline, from git: no checkout, no credentials.
+
+    Renders BASE and HEAD straight from git and lists each resource to create, update, replace or
+    delete, with the property-level diff, what it means in Azure ML, and who gains or loses which
+    role. Exit 0 (or 2 with --detailed-exitcode when there are changes); 1 when the manifests are
+    invalid or the change cannot be applied (e.g. an existing asset version's content changed).
+    """
+    from controller.plan import output as plan_output
+    from controller.revisions import RevisionError, plan_revisions
+
+    try:
+        if from_scratch and base:
+            raise click.UsageError("--from-scratch and --base exclude each other")
+        result, diags = plan_revisions(_repo_root(), stack, base=base, head=head, strict=strict,
+                                       from_scratch=from_scratch)
+    except RevisionError as exc:
+        raise click.UsageError(str(exc)) from None
+    if result is None:
+        _failed(diags, f"cannot plan stack {stack}")
+    if fmt == "json":
+        click.echo(plan_output.as_json(result))
+    elif fmt == "markdown":
+        click.echo(plan_output.markdown(result), nl=False)
+    else:
+        click.echo(plan_output.text(result, color=sys.stdout.isatty()))
+    if result.errors:
+        sys.exit(1)
+    sys.exit(2 if detailed_exitcode and result.has_changes else 0)
+
+
 @cli.group()
 def schema() -> None:
     """The JSON Schemas of manifests and stack files."""

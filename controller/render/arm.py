@@ -18,6 +18,7 @@ about value shapes only and name no field.
 """
 from __future__ import annotations
 
+import copy
 import re
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
@@ -92,11 +93,12 @@ def _milliseconds(value: Any, c: Convert) -> Any:
 
 
 def _minutes(value: Any, c: Convert) -> Any:
-    return _iso_duration(value * 60) if isinstance(value, (int, float)) else value
+    # Minutes stay minutes (PT60M, not PT1H): the spelling azure-ai-ml sends and Azure echoes back.
+    return f"PT{int(value) if float(value).is_integer() else value}M" if isinstance(value, (int, float)) else value
 
 
 def _verbatim(value: Any, c: Convert) -> Any:
-    return value
+    return copy.deepcopy(value)  # the body must never share objects with the manifest
 
 
 def _string(value: Any, c: Convert) -> Any:
@@ -167,7 +169,8 @@ def to_arm(schemas: S.SchemaSet, file: str, spec: Mapping[str, Any],
         if base is None:
             continue
         for dotted, value in sorted(a.value.items()):
-            put(out.body, base + dotted.split("."), value)
+            # A copy: later fields fill these objects in place, and the schema must stay untouched.
+            put(out.body, base + dotted.split("."), copy.deepcopy(value))
 
     def place(value: Any, path: tuple, into: dict[str, Any], base: list[str], inherited: bool) -> None:
         annotation = arm.get(path, MISSING)

@@ -104,7 +104,8 @@ class Context:
     # -- resources ---------------------------------------------------------------------------------
     def add(self, m: Manifest | None, name: str, type_: str, inputs: Mapping[str, Any], *,
             depends_on: Iterable[str | None] = (), stateful: bool = False, ignore_changes: Iterable[str] = (),
-            label: str = "", subject: str | None = None, spec_path: tuple = ()) -> Resource:
+            label: str = "", subject: str | None = None, spec_path: tuple = (),
+            retain_on_delete: bool = False) -> Resource:
         if name in self.resources:
             existing = self.resources[name]
             if existing.type == type_ and existing.inputs == inputs:
@@ -115,7 +116,8 @@ class Context:
                      subject=subject or (m.subject if m else "implicit"),
                      source=(m.where(spec_path) if m else None),
                      depends_on=tuple(sorted({d for d in depends_on if d and d != name})),
-                     protect=stateful and self.stack.protect, ignore_changes=tuple(ignore_changes), label=label)
+                     protect=stateful and self.stack.protect, retain_on_delete=retain_on_delete,
+                     ignore_changes=tuple(ignore_changes), label=label)
         self.resources[name] = r
         return r
 
@@ -169,6 +171,9 @@ class Context:
         workspace = target.workspace if target is not None and target.workspace else m.workspace or ""
         arm_id = self.child_id(workspace, ref.kind, ref.name, version if ref.kind in VERSIONED else None)
         node = None
+        if target is not None and ref.version is not None and ref.kind in VERSIONED and ref.label is None \
+                and self.version_of(target) != ref.version:
+            target = None  # another version than the estate's: it exists in Azure already, nothing to wait for
         if target is not None:
             node = resource_name(target, version) if ref.kind in VERSIONED else resource_name(target)
         return arm_id, node

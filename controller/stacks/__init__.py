@@ -54,6 +54,7 @@ class Stack:
     settings: dict[str, Any]  # the amlctl: config keys, without the prefix
     overlays: tuple[Overlay, ...]
     positions: Positions
+    excludes: tuple[Overlay, ...] = ()  # selectors of manifests this stack does not manage
 
     @property
     def target(self) -> str:
@@ -101,7 +102,9 @@ def load_stack(path: Path, shown: str, schemas: S.SchemaSet | None = None) -> tu
                                "identity); select it and patch other fields", f"stack/{name}"))
             continue
         overlays.append(Overlay(i, o["select"], o["patch"], o.get("description", ""), prefix))
-    return Stack(name, shown, settings, tuple(overlays), doc.positions), diags
+    excludes = tuple(Overlay(i, sel, {}, "", ("config", NS + "exclude", i))
+                     for i, sel in enumerate(settings.get("exclude", [])))
+    return Stack(name, shown, settings, tuple(overlays), doc.positions, excludes), diags
 
 
 def merge_patch(target: Any, patch: Any) -> Any:
@@ -124,6 +127,13 @@ def apply(stack: Stack, manifests: list[Manifest],
     schemas = schemas or S.load()
     diags: list[Diagnostic] = []
     out = []
+    for exclude in stack.excludes:
+        if not any(exclude.matches(m) for m in manifests):
+            line, col = stack.positions.at(exclude.prefix)
+            diags.append(error(stack.path, line, col, "K002", f"exclude #{exclude.index + 1} selects no manifest "
+                               f"({_describe_select(exclude.select)}): a typo, or a manifest that was removed?",
+                               f"stack/{stack.name}"))
+    manifests = [m for m in manifests if not any(e.matches(m) for e in stack.excludes)]
     for m in manifests:
         if m.workspace is None and schemas.kinds[m.kind].scope == "workspace" and stack.default_workspace:
             m = _with_workspace(m, stack.default_workspace)

@@ -44,10 +44,10 @@ def workspace_dep(m: Manifest, ctx: Context) -> str | None:
 # -- hooks the schema mapping calls (see controller.render.arm.CONVERTERS) ---------------------------
 def resolve_hook(hook: str, m: Manifest, path: tuple, value: Any, ctx: Context, deps: set[str]) -> Any:
     if hook == "arm-id":
-        kind = _ref_kind(m, path, ctx)
         if not isinstance(value, str):
-            raise ctx.error(m, path, "R004", f"{'.'.join(map(str, path))}: an inline {kind} definition is not "
-                            f"rendered; define it as its own {kind} manifest and refer to it by name")
+            raise ctx.error(m, path, "R004", f"{'.'.join(map(str, path))}: an inline definition is not "
+                            "rendered; define it as a manifest of its own and refer to it by name")
+        kind = _ref_kind(m, path, ctx)
         arm_id, dep = ctx.resolve_ref(m, kind, value, path)
         if dep:
             deps.add(dep)

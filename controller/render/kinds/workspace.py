@@ -4,18 +4,29 @@ Storage account, key vault (RBAC mode, purge protection), Log Analytics and Appl
 container registry, then the workspace itself; each dependent resource is created unless the
 manifest gives an existing one by ARM id. Also amlctl's uploads container and its datastore, and
 the workspace identity's role on its storage and key vault.
+
+A project (kind: project) stands on its hub's resources instead: none are created for it, and its
+uploads go to the hub's storage account (the hub must then be a Workspace manifest of the estate).
+
+The workspace's ARM body comes from schemas/workspace.schema.json; pulumi-azure-native flattens
+its `properties` into top-level inputs, so the renderer does too.
 """
 from __future__ import annotations
 
 import re
 from typing import Any
 
+from controller.diagnostics import Diagnostic, Severity
 from controller.manifests.model import Manifest
+from controller.render import arm
 from controller.render.context import (ASSETS_CONTAINER, ASSETS_DATASTORE, ML, Context, resource_name,
                                        short_hash)
 from controller.render.kinds import rbac, renders
 
 RESOURCE_GROUP = "resource-group"
+# Where the schema puts fields that no input of pulumi-azure-native's Workspace takes (see the
+# schema's annotations): the renderer warns about each instead of dropping it silently.
+UNRENDERED = "$unrendered"
 
 
 def _alnum(name: str) -> str:
@@ -27,49 +38,91 @@ def _parse_id(arm_id: str) -> dict[str, str]:
     return {parts[i].lower(): parts[i + 1] for i in range(0, len(parts) - 1, 2)}
 
 
+def is_project(ws: Manifest) -> bool:
+    return ws.spec.get("kind") == "project"
+
+
 def storage_account(ws: Manifest, ctx: Context) -> tuple[str, str]:
     """(account name, resource group) of a workspace's default storage."""
+    if is_project(ws):
+        hub = hub_of(ws, ctx)
+        if hub is None or is_project(hub):
+            raise ctx.error(ws, ("hub_id",), "R006", f"project {ws.name!r} keeps its files in its hub's storage "
+                            "account, and no Workspace manifest here defines that hub (add the hub's manifest)")
+        return storage_account(hub, ctx)
     given = ws.spec.get("storage_account")
     if given:
         p = _parse_id(given)
         return p.get("storageaccounts", ""), p.get("resourcegroups", ctx.resource_group)
-    # Storage account names are global: 3-24 lowercase letters and digits.
-    return "st" + _alnum(ws.name)[:14] + short_hash(ctx.subscription, ctx.resource_group, ws.name, n=8), ctx.resource_group
+    return dependent_names(ws, ctx)["storage"], ctx.resource_group
+
+
+def _hub_name(ws: Manifest) -> str | None:
+    hub_id = ws.spec.get("hub_id") or ws.spec.get("workspace_hub")
+    return _parse_id(hub_id).get("workspaces") if is_project(ws) and hub_id else None
+
+
+def hub_of(ws: Manifest, ctx: Context) -> Manifest | None:
+    """The hub Workspace manifest a project belongs to, when the estate defines it."""
+    hub = ctx.workspaces.get(_hub_name(ws) or "")
+    return hub if hub is not None and hub.name != ws.name else None
 
 
 def assets_container_name(ws: Manifest) -> str:
-    return f"{ws.name}/storage/{ASSETS_CONTAINER}"
+    """The graph name of the uploads container in a workspace's storage (a project's: its hub's)."""
+    return f"{_hub_name(ws) or ws.name}/storage/{ASSETS_CONTAINER}"
 
 
-def _dependent_names(ws: Manifest, ctx: Context) -> dict[str, str]:
+def dependent_names(ws: Manifest, ctx: Context) -> dict[str, str]:
+    """Names of the resources created for a workspace, each within its Azure naming rule:
+    storage account 3-24 lowercase letters and digits (global); key vault 3-24 letters, digits and
+    single hyphens, starting with a letter (global); Log Analytics 4-63; Application Insights
+    1-255; container registry 5-50 letters and digits (global)."""
     h = short_hash(ctx.subscription, ctx.resource_group, ws.name, n=6)
     base = re.sub(r"-+", "-", re.sub(r"[^a-z0-9-]", "-", ws.name.lower())).strip("-")
-    return {"keyvault": f"kv-{base[:13].strip('-')}-{h}", "logs": f"log-{base}", "insights": f"appi-{base}",
+    return {"storage": "st" + _alnum(ws.name)[:14] + short_hash(ctx.subscription, ctx.resource_group, ws.name, n=8),
+            "keyvault": f"kv-{base[:13].strip('-')}-{h}", "logs": f"log-{base}", "insights": f"appi-{base}",
             "registry": "cr" + _alnum(ws.name)[:35] + h}
 
 
-@renders("Workspace")
-def workspace(m: Manifest, ctx: Context) -> None:
-    deps: set[str] = set()
-    body = ctx.arm(m, deps).body
-    spec = m.spec
-    location = spec.get("location", ctx.location)
-    names = _dependent_names(m, ctx)
-    group = [RESOURCE_GROUP] if ctx.stack.settings.get("manageResourceGroup") else []
-    rg = ctx.resource_group
-    tags = ctx.tags(m, spec.get("tags"))
+def _outbound_rules(value: Any, c: arm.Convert) -> Any:
+    """Managed-network outbound rules: the CLI's list becomes ARM's map keyed by rule name."""
+    if not isinstance(value, list):
+        return value
+    types = {"fqdn": "FQDN", "private_endpoint": "PrivateEndpoint", "service_tag": "ServiceTag"}
+    out: dict[str, Any] = {}
+    for rule in value:
+        body: dict[str, Any] = {"type": types.get(rule.get("type"), rule.get("type")), "category": "UserDefined"}
+        destination = rule.get("destination")
+        if isinstance(destination, dict):
+            destination = {arm.camel(k): (str(v) if k == "port_ranges" else v) for k, v in sorted(destination.items())}
+        body["destination"] = destination
+        if "fqdns" in rule:
+            body["fqdns"] = list(rule["fqdns"])
+        out[rule["name"]] = body
+    return out
+
+
+arm.CONVERTERS["outbound-rules"] = _outbound_rules
+
+
+def _dependents(m: Manifest, ctx: Context, location: str, tags: dict[str, str], private: bool,
+                group: list[str]) -> tuple[dict[str, str], list[str], str | None, str | None]:
+    """The storage account, key vault, Log Analytics + Application Insights and container registry
+    a workspace stands on: each created, unless the manifest adopts an existing one by ARM id.
+    Returns (the workspace's id inputs, created nodes, storage node, key vault node)."""
+    spec, rg, names = m.spec, ctx.resource_group, dependent_names(m, ctx)
     ids: dict[str, str] = {}
     nodes: list[str] = []
+    storage_node = vault_node = None
 
-    account, account_rg = storage_account(m, ctx)
     if spec.get("storage_account"):
         ids["storageAccount"] = spec["storage_account"]
-        storage_node = None
     else:
         storage_node = f"{m.name}/storage"
-        ids["storageAccount"] = ctx.provider_id("Microsoft.Storage", "storageAccounts", account)
+        ids["storageAccount"] = ctx.provider_id("Microsoft.Storage", "storageAccounts", names["storage"])
         ctx.add(m, storage_node, "azure-native:storage:StorageAccount", {
-            "accountName": account, "resourceGroupName": rg, "location": location, "kind": "StorageV2",
+            "accountName": names["storage"], "resourceGroupName": rg, "location": location, "kind": "StorageV2",
             "sku": {"name": "Standard_ZRS" if ctx.stack.production else "Standard_LRS"},
             "allowBlobPublicAccess": False, "allowSharedKeyAccess": False, "minimumTlsVersion": "TLS1_2",
             "enableHttpsTrafficOnly": True, "isHnsEnabled": False, "tags": tags,
@@ -78,7 +131,6 @@ def workspace(m: Manifest, ctx: Context) -> None:
 
     if spec.get("key_vault"):
         ids["keyVault"] = spec["key_vault"]
-        vault_node = None
     else:
         vault_node = f"{m.name}/keyvault"
         ids["keyVault"] = ctx.provider_id("Microsoft.KeyVault", "vaults", names["keyvault"])
@@ -107,46 +159,82 @@ def workspace(m: Manifest, ctx: Context) -> None:
 
     if spec.get("container_registry"):
         ids["containerRegistry"] = spec["container_registry"]
-        registry_node = None
     else:
         registry_node = f"{m.name}/registry"
         ids["containerRegistry"] = ctx.provider_id("Microsoft.ContainerRegistry", "registries", names["registry"])
-        private = str(spec.get("public_network_access", "Enabled")).lower() == "disabled"
         ctx.add(m, registry_node, "azure-native:containerregistry:Registry", {
             "registryName": names["registry"], "resourceGroupName": rg, "location": location,
             # Premium is the tier that supports private endpoints, which an isolated workspace needs.
             "sku": {"name": "Premium" if private else "Standard"}, "adminUserEnabled": False, "tags": tags,
         }, depends_on=group, stateful=True, label=f"container registry of workspace {m.name}")
         nodes.append(registry_node)
+    return ids, nodes, storage_node, vault_node
 
+
+@renders("Workspace")
+def workspace(m: Manifest, ctx: Context) -> None:
+    deps: set[str] = set()
+    body = ctx.arm(m, deps).body
+    ignored = {f: "pulumi-azure-native's Workspace has no input for this field" for f in body.pop(UNRENDERED, {})}
+    if m.spec.get("resource_group") not in (None, ctx.resource_group):
+        ignored["resource_group"] = f"the stack's resource group ({ctx.resource_group}) holds the workspace"
+    for field, why in sorted(ignored.items()):
+        src = m.where((field,), True)
+        ctx.diagnostics.append(Diagnostic(src.path, src.line, src.col, "R001", Severity.WARNING,
+                                          f"{field}: {why}; this field is ignored", m.subject, ctx.stack.name))
+    properties = body.get("properties", {})
+    location = body.get("location", ctx.location)
+    group = [RESOURCE_GROUP] if ctx.stack.settings.get("manageResourceGroup") else []
+    rg = ctx.resource_group
+    tags = ctx.tags(m, body.get("tags"))
+    project = is_project(m)
+    if project:  # a project uses its hub's storage, key vault, insights and registry
+        ids, nodes, storage_node, vault_node = {}, [], None, None
+    else:
+        ids, nodes, storage_node, vault_node = _dependents(
+            m, ctx, location, tags, properties.get("publicNetworkAccess") == "Disabled", group)
+
+    hub = hub_of(m, ctx)
     inputs: dict[str, Any] = {"workspaceName": m.name, "resourceGroupName": rg, "location": location,
                               "identity": body.get("identity", {"type": "SystemAssigned"}),
                               "sku": body.get("sku", {"name": "Basic", "tier": "Basic"}), "tags": tags}
     if "kind" in body:
         inputs["kind"] = body["kind"]
+    if "managedNetwork" in properties:
+        properties["managedNetwork"].setdefault("outboundRules", {})  # azure-ai-ml's default: none of the user's
     # azure-native flattens the workspace's ARM `properties` into top-level inputs.
-    inputs.update(body.get("properties", {}))
+    inputs.update(properties)
     inputs.update(ids)
-    ctx.add(m, resource_name(m), ML + "Workspace", inputs, depends_on=[*group, *nodes, *deps], stateful=True,
-            label=f"workspace {m.name}")
     ws_node = resource_name(m)
+    ctx.add(m, ws_node, ML + "Workspace", inputs,
+            depends_on=[*group, *nodes, *deps, resource_name(hub) if hub else None], stateful=True,
+            label=f"workspace {m.name}")
 
-    # amlctl's uploads: local code, model and data folders go here, content-addressed.
+    # amlctl's uploads: local code, model and data folders go here, content-addressed. A project
+    # shares its hub's container (one storage account, one container) and has its own datastore.
     container = assets_container_name(m)
-    ctx.add(m, container, "azure-native:storage:BlobContainer", {
-        "accountName": account, "resourceGroupName": account_rg, "containerName": ASSETS_CONTAINER,
-        "publicAccess": "None",
-    }, depends_on=[storage_node or ws_node], label=f"amlctl uploads container of workspace {m.name}")
-    ctx.add(m, f"{m.name}/datastore/{ASSETS_DATASTORE}", ML + "Datastore", {
-        "resourceGroupName": rg, "workspaceName": m.name, "name": ASSETS_DATASTORE,
-        "properties": {"datastoreType": "AzureBlob", "accountName": account, "containerName": ASSETS_CONTAINER,
-                       "endpoint": "core.windows.net", "protocol": "https", "credentials": {"credentialsType": "None"},
-                       "description": "amlctl uploads (local code, model and data folders, content-addressed)"},
-    }, depends_on=[ws_node, container], stateful=True, label=f"datastore of amlctl uploads in {m.name}")
+    if project:
+        account = account_rg = None
+        if hub is not None:
+            account, account_rg = storage_account(hub, ctx)
+    else:
+        account, account_rg = storage_account(m, ctx)
+        ctx.add(m, container, "azure-native:storage:BlobContainer", {
+            "accountName": account, "resourceGroupName": account_rg, "containerName": ASSETS_CONTAINER,
+            "publicAccess": "None",
+        }, depends_on=[storage_node or ws_node], label=f"amlctl uploads container of workspace {m.name}")
+    if account is not None:
+        ctx.add(m, f"{m.name}/datastore/{ASSETS_DATASTORE}", ML + "Datastore", {
+            "resourceGroupName": rg, "workspaceName": m.name, "name": ASSETS_DATASTORE,
+            "properties": {"datastoreType": "AzureBlob", "accountName": account, "containerName": ASSETS_CONTAINER,
+                           "endpoint": "core.windows.net", "protocol": "https",
+                           "credentials": {"credentialsType": "None"},
+                           "description": "amlctl uploads (local code, model and data folders, content-addressed)"},
+        }, depends_on=[ws_node, container], stateful=True, label=f"datastore of amlctl uploads in {m.name}")
 
     # The workspace identity works with its storage and key vault through RBAC (no keys).
     identity = inputs["identity"]
-    if "SystemAssigned" in str(identity.get("type", "")):
+    if "SystemAssigned" in str(identity.get("type", "")) and not project:
         principal = {"$output": {"resource": ws_node, "property": "identity.principalId"}}
         for role, scope, node in (("Storage Blob Data Contributor", ids["storageAccount"], storage_node),
                                   ("Key Vault Administrator", ids["keyVault"], vault_node)):

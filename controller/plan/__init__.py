@@ -1,0 +1,246 @@
+"""`plan`: the difference between two resource graphs, in Azure ML's terms.
+
+    diff(base graph, head graph) -> Plan (per resource: create, update, replace or delete; the
+    property-level changes; an Azure-ML-aware label; the role assignments gained and lost)
+
+Pure: two graphs in, a Plan out. Reading the graphs from git revisions is controller.revisions.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+from controller import rbac
+from controller.diagnostics import Diagnostic, Severity
+from controller.plan.immutable import VERSIONED_TYPES, forces_replace
+from controller.render.graph import Graph, Resource, canonical
+
+ML = "azure-native:machinelearningservices:"
+
+CREATE, UPDATE, REPLACE, DELETE = "create", "update", "replace", "delete"
+ORDER = {CREATE: 0, UPDATE: 1, REPLACE: 2, DELETE: 3}
+
+
+@dataclass(frozen=True)
+class PropertyChange:
+    path: str  # dotted input path
+    before: Any  # _ABSENT-free: None when the property is new
+    after: Any  # None when the property is removed
+    forces_replace: bool
+
+
+@dataclass(frozen=True)
+class Change:
+    action: str
+    name: str
+    type: str
+    subject: str
+    source: str  # manifest file:line:col (the head's, or the base's for a delete)
+    label: str  # what the change means in Azure ML terms
+    properties: tuple[PropertyChange, ...] = ()
+    protected: bool = False  # the resource is protected (a delete or replace of it is refused by apply)
+    description: str = ""  # the resource's own label ("workspace mlw-credit")
+
+    @property
+    def type_name(self) -> str:
+        return self.type.split(":", 1)[1] if self.type.count(":") >= 2 else self.type
+
+
+@dataclass(frozen=True)
+class RoleChange:
+    action: str  # "grant" or "revoke"
+    role: str
+    principal: str
+    scope: str
+    source: str
+
+
+@dataclass
+class Plan:
+    stack: str
+    base: str  # revision description
+    head: str
+    changes: list[Change] = field(default_factory=list)
+    roles: list[RoleChange] = field(default_factory=list)
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+    unchanged: int = 0
+
+    def count(self, action: str) -> int:
+        return sum(c.action == action for c in self.changes)
+
+    @property
+    def has_changes(self) -> bool:
+        return bool(self.changes)
+
+    @property
+    def errors(self) -> list[Diagnostic]:
+        return [d for d in self.diagnostics if d.severity is Severity.ERROR]
+
+    def summary(self) -> str:
+        return (f"Plan: {self.count(CREATE)} to create, {self.count(UPDATE)} to update, "
+                f"{self.count(REPLACE)} to replace, {self.count(DELETE)} to delete"
+                + (f" ({self.unchanged} unchanged)" if self.unchanged else ""))
+
+
+def diff(base: Graph | None, head: Graph, *, base_label: str = "base", head_label: str = "head") -> Plan:
+    plan = Plan(head.stack, base_label, head_label)
+    before = base.by_name() if base else {}
+    after = head.by_name()
+    for name in sorted(set(before) | set(after)):
+        old, new = before.get(name), after.get(name)
+        if old is None:
+            plan.changes.append(_created(new))
+        elif new is None:
+            plan.changes.append(_deleted(old))
+        else:
+            change = _changed(old, new, plan)
+            if change is None:
+                plan.unchanged += 1
+            else:
+                plan.changes.append(change)
+    plan.changes.sort(key=lambda c: (ORDER[c.action], c.name))
+    plan.roles = _roles(before, after)
+    return plan
+
+
+def _src(r: Resource) -> str:
+    return str(r.source) if r.source else ""
+
+
+def _created(r: Resource) -> Change:
+    if r.type in VERSIONED_TYPES:
+        label = "new asset version"
+    elif r.type == ML + "Job":
+        label = "new pipeline run"
+    elif r.type == ML + "OnlineDeployment":
+        label = "new deployment (takes traffic only when the endpoint's traffic names it)"
+    elif r.type == "amlctl:azureml:EndpointTraffic":
+        label = "traffic allocation"
+    else:
+        label = "create"
+    return Change(CREATE, r.name, r.type, r.subject, _src(r), label, _props({}, r.inputs, r), r.protect, r.label)
+
+
+def _deleted(r: Resource) -> Change:
+    if r.protect:
+        label = "deletes a protected resource (apply refuses)"
+    elif r.retain_on_delete:
+        label = "forget (kept in Azure: retain on delete)"
+    elif r.type in VERSIONED_TYPES:
+        label = "delete asset version"
+    else:
+        label = "delete"
+    return Change(DELETE, r.name, r.type, r.subject, _src(r), label, (), r.protect, r.label)
+
+
+def _changed(old: Resource, new: Resource, plan: Plan) -> Change | None:
+    ignored = set(new.ignore_changes)
+    props = tuple(p for p in _props(old.inputs, new.inputs, new)
+                  if not any(p.path == i or p.path.startswith(i + ".") for i in ignored))
+    options_changed = (old.protect, old.retain_on_delete) != (new.protect, new.retain_on_delete)
+    if not props and not options_changed and old.depends_on == new.depends_on and old.type == new.type:
+        return None
+    if not props and old.type == new.type:
+        # Only options or dependencies: Pulumi records them; Azure sees nothing.
+        what = "protection" if old.protect != new.protect else "options"
+        return Change(UPDATE, new.name, new.type, new.subject, _src(new), f"{what} only (no change in Azure)",
+                      (), new.protect or old.protect, new.label)
+    replace = old.type != new.type or any(p.forces_replace for p in props)
+    if new.type in VERSIONED_TYPES and replace:
+        # Same name means the same explicit version: Azure ML versions are immutable.
+        fields = ", ".join(p.path for p in props if p.forces_replace)
+        plan.diagnostics.append(_bump(new, fields))
+        return Change(REPLACE, new.name, new.type, new.subject, _src(new),
+                      "changed content of an existing version: bump the version", props, True, new.label)
+    if replace:
+        if new.type == ML + "OnlineDeployment":
+            label = ("needs a new deployment plus traffic shift ("
+                     + ", ".join(p.path.rsplit(".", 1)[-1] for p in props if p.forces_replace) + " cannot change in place)")
+        elif old.protect:
+            label = "destructive replace of a protected resource (apply refuses)"
+        else:
+            label = "destructive replace"
+        return Change(REPLACE, new.name, new.type, new.subject, _src(new), label, props, old.protect, new.label)
+    if new.type == "amlctl:azureml:EndpointTraffic":
+        label = "traffic shift"
+    elif new.type == ML + "Schedule":
+        label = "schedule updated (next runs use the new definition)"
+    elif new.type == ML + "OnlineDeployment":
+        label = "in-place update (rolling)"
+    else:
+        label = "in-place update"
+    return Change(UPDATE, new.name, new.type, new.subject, _src(new), label, props, new.protect, new.label)
+
+
+def _bump(r: Resource, fields: str) -> Diagnostic:
+    src = r.source
+    version = r.inputs.get("version", "?")
+    return Diagnostic(src.path if src else "", src.line if src else 0, src.col if src else 0, "P001", Severity.ERROR,
+                      f"version {version} already exists at the base revision with different content ({fields}): "
+                      "asset versions are immutable in Azure ML; bump the version (or omit it to derive one "
+                      "from the content)", r.subject)
+
+
+def _props(before: Mapping[str, Any], after: Mapping[str, Any], r: Resource) -> tuple[PropertyChange, ...]:
+    out: list[PropertyChange] = []
+    _walk(before, after, "", r.type, out)
+    return tuple(out)
+
+
+_NONE = object()
+
+
+def _walk(a: Any, b: Any, path: str, type_: str, out: list[PropertyChange]) -> None:
+    if _is_leafish(a) or _is_leafish(b):
+        if a != b:
+            out.append(PropertyChange(path, None if a is _NONE else a, None if b is _NONE else b,
+                                      forces_replace(type_, path)))
+        return
+    for k in sorted(set(a) | set(b)):
+        _walk(a.get(k, _NONE), b.get(k, _NONE), f"{path}.{k}" if path else k, type_, out)
+
+
+def _is_leafish(v: Any) -> bool:
+    """Dicts are walked into, except markers ($output, $secret, $asset), which are values."""
+    if not isinstance(v, dict):
+        return True
+    return len(v) == 1 and next(iter(v)).startswith("$")
+
+
+# -- role assignments, for the RBAC section ---------------------------------------------------------
+def _roles(before: Mapping[str, Resource], after: Mapping[str, Resource]) -> list[RoleChange]:
+    def described(r: Resource) -> tuple[str, str, str]:
+        guid = str(r.inputs.get("roleDefinitionId", "")).rsplit("/", 1)[-1]
+        role = rbac.role_name(guid) or guid
+        p = r.inputs.get("principalId")
+        if isinstance(p, dict) and "$output" in p:
+            principal = f"managed identity of {p['$output']['resource']}"
+        else:
+            principal = f"{r.inputs.get('principalType', 'principal')} {p}"
+        return role, principal, _short_scope(str(r.inputs.get("scope", "")))
+
+    rt = "azure-native:authorization:RoleAssignment"
+    old = {n: r for n, r in before.items() if r.type == rt}
+    new = {n: r for n, r in after.items() if r.type == rt}
+    out = []
+    for n in sorted(set(old) | set(new)):
+        if n in new and n not in old:
+            out.append(RoleChange("grant", *described(new[n]), _src(new[n])))
+        elif n in old and n not in new:
+            out.append(RoleChange("revoke", *described(old[n]), _src(old[n])))
+        elif canonical(old[n].inputs) != canonical(new[n].inputs):
+            out.append(RoleChange("revoke", *described(old[n]), _src(old[n])))
+            out.append(RoleChange("grant", *described(new[n]), _src(new[n])))
+    return out
+
+
+def _short_scope(scope: str) -> str:
+    """The last type/name pair of an ARM id, which is what a reviewer recognises."""
+    parts = scope.strip("/").split("/")
+    if len(parts) >= 2 and "providers" in parts:
+        return "/".join(parts[-2:])
+    if len(parts) == 4:
+        return f"resource group {parts[3]}"
+    if len(parts) == 2:
+        return f"subscription {parts[1]}"
+    return scope

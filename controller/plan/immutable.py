@@ -1,0 +1,78 @@
+"""Which properties Azure cannot change in place, per resource type: the one table `plan` (and the
+local simulation target) use to tell an update from a replacement.
+
+Paths are dotted input paths; a trailing ".*" covers everything below. Besides this table, any
+top-level input that names or places the resource (`*Name`, `name`, `version`, `id`, `location`,
+`scope`) forces a replacement for every type: ARM addresses resources by those.
+"""
+from __future__ import annotations
+
+import fnmatch
+
+ML = "azure-native:machinelearningservices:"
+
+REPLACE_ON_CHANGE: dict[str, tuple[str, ...]] = {
+    ML + "Workspace": ("hbiWorkspace", "storageAccount", "keyVault", "enableDataIsolation", "encryption.*", "kind"),
+    # An AmlCompute cluster cannot change VM size, priority, subnet or OS once created.
+    ML + "Compute": ("properties.computeType", "properties.properties.vmSize", "properties.properties.vmPriority",
+                     "properties.properties.subnet.*", "properties.properties.osType", "properties.resourceId",
+                     "properties.properties.personalComputeInstanceSettings.*"),
+    # A deployment's SKU and compute type are fixed: a new size needs a new deployment and a traffic shift.
+    ML + "OnlineDeployment": ("properties.instanceType", "properties.endpointComputeType", "kind",
+                              "properties.dataCollector.*"),
+    ML + "OnlineEndpoint": ("kind", "identity.type", "properties.compute"),
+    ML + "BatchEndpoint": ("kind",),
+    ML + "BatchDeployment": ("properties.deploymentConfiguration.*",),
+    ML + "Datastore": ("properties.datastoreType", "properties.accountName", "properties.containerName",
+                       "properties.fileShareName", "properties.filesystem", "properties.storeName"),
+    # Asset versions are immutable (only description, tags and archival can change): `plan` reports
+    # a changed explicit version as an error that asks for a version bump.
+    ML + "DataVersion": ("properties.*",),
+    ML + "EnvironmentVersion": ("properties.*",),
+    ML + "ModelVersion": ("properties.*",),
+    ML + "ComponentVersion": ("properties.*",),
+    ML + "CodeVersion": ("properties.*",),
+    ML + "Job": ("properties.*",),
+    ML + "ServerlessEndpoint": ("properties.modelSettings.*", "sku.*"),
+    ML + "MarketplaceSubscription": ("properties.*",),
+    ML + "Registry": ("regionDetails.*",),
+    ML + "WorkspaceConnection": ("properties.category",),
+    "azure-native:storage:StorageAccount": ("kind", "isHnsEnabled", "sku.*", "enableNfsV3"),
+    "azure-native:storage:Blob": ("source.*", "type"),
+    "azure-native:keyvault:Vault": ("properties.tenantId",),
+    "azure-native:authorization:RoleAssignment": ("principalId.*", "principalId", "roleDefinitionId", "principalType"),
+    "azure-native:operationalinsights:Workspace": (),
+    "azure-native:applicationinsights:Component": ("kind", "applicationType"),
+    "azure-native:containerregistry:Registry": (),
+    "azure-native:resources:ResourceGroup": (),
+    "amlctl:azureml:EndpointTraffic": ("endpointId",),
+}
+
+# Asset versions: the properties that may change in place on an existing version.
+MUTABLE_ON_VERSIONS = ("properties.description", "properties.tags.*", "properties.tags", "properties.isArchived",
+                       "properties.stage")
+VERSIONED_TYPES = tuple(ML + t for t in ("DataVersion", "EnvironmentVersion", "ModelVersion", "ComponentVersion",
+                                         "CodeVersion"))
+
+_IDENTITY_KEYS = ("name", "version", "id", "location", "scope")
+
+
+def forces_replace(type_: str, path: str) -> bool:
+    """Whether changing the input at dotted `path` replaces a resource of `type_`."""
+    top = path.split(".", 1)[0]
+    if top in _IDENTITY_KEYS or (top.endswith("Name") and "." not in path) or (top.endswith("Name") and top == path):
+        return True
+    if type_ in VERSIONED_TYPES and _matches(path, MUTABLE_ON_VERSIONS):
+        return False
+    return _matches(path, REPLACE_ON_CHANGE.get(type_, ()))
+
+
+def _matches(path: str, patterns: tuple[str, ...]) -> bool:
+    for pattern in patterns:
+        if pattern.endswith(".*"):
+            stem = pattern[:-2]
+            if path == stem or path.startswith(stem + ".") or fnmatch.fnmatchcase(path, pattern):
+                return True
+        elif path == pattern or path.startswith(pattern + "."):
+            return True
+    return False

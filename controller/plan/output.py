@@ -1,0 +1,166 @@
+"""A Plan for people (text, colour on a terminal only), programs (json) and pull requests (markdown).
+
+The markdown form is a pull-request comment: the summary table first, per-resource details folded,
+and never more than GitHub's 65,536-character limit (we stop at 65,000): what does not fit is
+summarised, never cut mid-line.
+"""
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import click
+
+from controller.plan import CREATE, DELETE, REPLACE, UPDATE, Change, Plan, PropertyChange
+
+FORMATS = ("text", "json", "markdown")
+MARKDOWN_LIMIT = 65_000
+SYMBOL = {CREATE: "+", UPDATE: "~", REPLACE: "-/+", DELETE: "-"}
+COLOUR = {CREATE: "green", UPDATE: "yellow", REPLACE: "magenta", DELETE: "red"}
+MAX_VALUE = 160
+
+
+def show(value: Any) -> str:
+    """A value as one line. Markers read as what they are; secrets are never values here."""
+    if isinstance(value, dict) and len(value) == 1:
+        (k, v), = value.items()
+        if k == "$secret":
+            return f"(secret from {v.get('config') or v.get('keyVault')})"
+        if k == "$output":
+            return f"(known after apply: {v['resource']}.{v['property']})"
+        if k == "$asset":
+            return f"(file {v['path']} sha256:{v['sha256'][:12]})"
+        if k == "$clientConfig":
+            return f"(the deploying identity's {v})"
+    if value is None:
+        return "(none)"
+    text = json.dumps(value, sort_keys=True, ensure_ascii=False) if not isinstance(value, str) else json.dumps(value)
+    return text if len(text) <= MAX_VALUE else text[:MAX_VALUE - 20] + f"... ({len(text)} chars)"
+
+
+def _prop_line(p: PropertyChange) -> str:
+    note = "  # forces replacement" if p.forces_replace else ""
+    if p.before is None:
+        return f"+ {p.path}: {show(p.after)}{note}"
+    if p.after is None:
+        return f"- {p.path}: {show(p.before)}{note}"
+    return f"~ {p.path}: {show(p.before)} -> {show(p.after)}{note}"
+
+
+# -- text -----------------------------------------------------------------------------------------
+def text(plan: Plan, color: bool = False, details: bool = True) -> str:
+    def style(s: str, **kw: Any) -> str:
+        return click.style(s, **kw) if color else s
+
+    lines = [f"Stack {plan.stack}: {plan.base} -> {plan.head}", ""]
+    for c in plan.changes:
+        head = f"{SYMBOL[c.action]:>3} {c.type_name} {c.name}"
+        lines.append(style(head, fg=COLOUR[c.action], bold=True) + f"  [{c.label}]")
+        where = f"      from {c.subject}" + (f" at {c.source}" if c.source else "")
+        lines.append(style(where, dim=True))
+        if details and c.action in (UPDATE, REPLACE):
+            for p in c.properties:
+                lines.append("      " + _prop_line(p))
+    if plan.roles:
+        lines += ["", "Role assignments:"]
+        for r in plan.roles:
+            sign = "+" if r.action == "grant" else "-"
+            lines.append(style(f"  {sign} {r.role}", fg="green" if sign == "+" else "red") +
+                         f" for {r.principal} on {r.scope}")
+    for d in plan.diagnostics:
+        lines.append(d.format())
+    if plan.changes or plan.roles:
+        lines.append("")
+    lines.append(style(plan.summary() if plan.changes else f"No changes. {plan.unchanged} resources unchanged.",
+                       bold=True))
+    if plan.errors:
+        lines.append(style(f"{len(plan.errors)} error(s): this change cannot be applied as it is.", fg="red", bold=True))
+    return "\n".join(lines)
+
+
+# -- json -----------------------------------------------------------------------------------------
+def as_dict(plan: Plan) -> dict[str, Any]:
+    return {
+        "format": "amlctl.dev/plan/v1",
+        "stack": plan.stack, "base": plan.base, "head": plan.head,
+        "summary": {"create": plan.count(CREATE), "update": plan.count(UPDATE), "replace": plan.count(REPLACE),
+                    "delete": plan.count(DELETE), "unchanged": plan.unchanged},
+        "changes": [{"action": c.action, "name": c.name, "type": c.type, "subject": c.subject, "source": c.source,
+                     "label": c.label, "protected": c.protected,
+                     "properties": [{"path": p.path, "before": p.before, "after": p.after,
+                                     "forces_replace": p.forces_replace} for p in c.properties]}
+                    for c in plan.changes],
+        "roles": [{"action": r.action, "role": r.role, "principal": r.principal, "scope": r.scope,
+                   "source": r.source} for r in plan.roles],
+        "diagnostics": [{"path": d.path, "line": d.line, "col": d.col, "code": d.code, "severity": d.severity.value,
+                         "message": d.message, "subject": d.subject} for d in plan.diagnostics],
+    }
+
+
+def as_json(plan: Plan) -> str:
+    return json.dumps(as_dict(plan), indent=2, sort_keys=True, ensure_ascii=False)
+
+
+# -- markdown -------------------------------------------------------------------------------------
+def _md_escape(s: str) -> str:
+    return s.replace("|", "\\|").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def markdown(plan: Plan, limit: int = MARKDOWN_LIMIT) -> str:
+    head = [f"### amlctl plan: stack `{plan.stack}`", "",
+            f"`{_md_escape(plan.base)}` → `{_md_escape(plan.head)}`", ""]
+    if plan.errors:
+        head += [f"> [!CAUTION]\n> {len(plan.errors)} error(s): this change cannot be applied as it is.", ""]
+        head += [f"- `{d.path}:{d.line}` **{d.code}** {_md_escape(d.message)}" for d in plan.errors] + [""]
+    protected = [c for c in plan.changes if c.protected and c.action in (DELETE, REPLACE)]
+    if protected:
+        head += [f"> [!WARNING]\n> {len(protected)} protected resource(s) would be deleted or replaced: "
+                 "`amlctl apply` refuses this.", ""]
+    head += ["| | create | update | replace | delete | unchanged |", "|---|---|---|---|---|---|",
+             f"| **{plan.stack}** | {plan.count(CREATE)} | {plan.count(UPDATE)} | {plan.count(REPLACE)} | "
+             f"{plan.count(DELETE)} | {plan.unchanged} |", ""]
+    if not plan.changes:
+        head.append("No changes.")
+        return "\n".join(head) + "\n"
+    head += ["| | resource | what it means | manifest |", "|---|---|---|---|"]
+    rows = [f"| {SYMBOL[c.action]} | `{c.type_name}` {_md_escape(c.name)} | {_md_escape(c.label)} | "
+            f"`{_md_escape(c.source or c.subject)}` |" for c in plan.changes]
+    roles = []
+    if plan.roles:
+        roles = ["", "#### Role assignments", ""] + [
+            f"- {'➕ grant' if r.action == 'grant' else '➖ revoke'} **{_md_escape(r.role)}** to "
+            f"{_md_escape(r.principal)} on `{_md_escape(r.scope)}`" for r in plan.roles]
+    details = []
+    for c in plan.changes:
+        if not c.properties:
+            continue
+        body = "\n".join(_prop_line(p) for p in c.properties)
+        details.append(f"<details><summary>{SYMBOL[c.action]} {_md_escape(c.name)} "
+                       f"({len(c.properties)} propert{'y' if len(c.properties) == 1 else 'ies'})</summary>\n\n"
+                       f"```diff\n{body.replace('```', '` ` `')}\n```\n</details>")
+    out = list(head)
+    budget = limit - 400  # room for the overflow note and the footer
+
+    def size(parts: list[str]) -> int:
+        return sum(len(p) + 1 for p in parts)
+
+    omitted_rows = omitted_details = 0
+    for row in rows:
+        if size(out) + len(row) + 1 > budget - size(roles):
+            omitted_rows += 1
+            continue
+        out.append(row)
+    out += roles
+    if details:
+        out += ["", "#### Details", ""]
+    for d in details:
+        if size(out) + len(d) + 1 > budget:
+            omitted_details += 1
+            continue
+        out.append(d)
+    if omitted_rows or omitted_details:
+        out += ["", f"> {omitted_rows} more change(s) and {omitted_details} more detail block(s) do not fit in a "
+                    "comment: run `amlctl plan --stack "
+                    f"{plan.stack}` or see the job's plan artifact (`--output json`) for all of them."]
+    out += ["", f"<sub>{plan.summary()}</sub>"]
+    return "\n".join(out) + "\n"

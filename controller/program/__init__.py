@@ -1,0 +1,151 @@
+"""The Pulumi program: turns a rendered graph into pulumi-azure-native resource objects.
+
+This is the only code that imports Pulumi. It decides nothing: every name, input, dependency and
+option comes from the graph (controller.render). `Pulumi.yaml` runs it through __main__.py; the
+controller runs `build` inline through the Automation API.
+
+    build(graph, root) -> {graph name: pulumi resource}
+"""
+from __future__ import annotations
+
+import importlib
+import re
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+import pulumi
+
+from controller.render.graph import Graph, Resource
+
+_CAMEL = re.compile(r"(?<=[a-z0-9])([A-Z])")
+
+
+def snake(name: str) -> str:
+    """The Python kwarg for a wire input name: accountName -> account_name."""
+    out = _CAMEL.sub(r"_\1", name).lower()
+    # Generated SDKs rename inputs that collide with the constructor's own `resource_name`.
+    return "resource_name_" if out == "resource_name" else out
+
+
+def resource_class(type_token: str) -> Callable[..., pulumi.CustomResource]:
+    """azure-native:machinelearningservices:Compute -> pulumi_azure_native.machinelearningservices.Compute"""
+    package, module, cls = type_token.split(":")
+    if package == "azure-native":
+        return getattr(importlib.import_module(f"pulumi_azure_native.{module}"), cls)
+    if package == "amlctl":
+        from controller.program import custom
+        return custom.CLASSES[type_token]
+    raise KeyError(f"no Pulumi class for type {type_token}")
+
+
+def order(graph: Graph) -> list[Resource]:
+    """Resources with each after its dependencies; ties by name, so the order is stable."""
+    by_name = graph.by_name()
+    done: set[str] = set()
+    out: list[Resource] = []
+    visiting: set[str] = set()
+
+    def visit(r: Resource) -> None:
+        if r.name in done:
+            return
+        if r.name in visiting:
+            raise ValueError(f"dependency cycle through {r.name}")
+        visiting.add(r.name)
+        for d in sorted(set(r.depends_on) | _output_refs(r.inputs)):
+            visit(by_name[d])
+        visiting.discard(r.name)
+        done.add(r.name)
+        out.append(r)
+
+    for r in graph.resources:
+        visit(r)
+    return out
+
+
+def _output_refs(value: Any) -> set[str]:
+    from controller.render.graph import markers
+    return {body["resource"] for _, kind, body in markers(value) if kind == "$output"}
+
+
+class Resolver:
+    """Turns graph markers into Pulumi values: outputs of other resources, secrets, file assets."""
+
+    def __init__(self, root: Path, created: Mapping[str, pulumi.Resource], config: Callable[[str], pulumi.Config]):
+        self.root = root
+        self.created = created
+        self.config = config
+        self._client: Any = None
+
+    def value(self, v: Any) -> Any:
+        if isinstance(v, dict):
+            if len(v) == 1:
+                (k, body), = v.items()
+                if k == "$output":
+                    return self._output(body["resource"], body["property"])
+                if k == "$secret":
+                    return self._secret(body)
+                if k == "$asset":
+                    return pulumi.FileAsset(str(self.root / body["path"]))
+                if k == "$clientConfig":
+                    return self._client_config(body)
+            return {key: self.value(x) for key, x in v.items()}
+        if isinstance(v, list):
+            return [self.value(x) for x in v]
+        return v
+
+    def _output(self, name: str, prop: str) -> pulumi.Output:
+        head, *rest = prop.split(".")
+        out = getattr(self.created[name], snake(head))
+        return pulumi.Output.from_input(out).apply(lambda value: _dig(value, rest))
+
+    def _secret(self, body: Mapping[str, str]) -> pulumi.Output:
+        if "config" in body:
+            namespace, _, key = body["config"].rpartition(":")
+            return self.config(namespace or pulumi.get_project()).require_secret(key)
+        raise ValueError(f"Key Vault secret references ({body.get('keyVault')}) are not resolved by the Pulumi "
+                         "program yet: store the value with 'pulumi config set --secret' and use secret_config")
+
+    def _client_config(self, field: str) -> Any:
+        if self._client is None:
+            from pulumi_azure_native import authorization
+            self._client = authorization.get_client_config_output()
+        return getattr(self._client, snake(field))
+
+
+def _dig(value: Any, path: list[str]) -> Any:
+    for part in path:
+        if value is None:
+            return None
+        if isinstance(value, Mapping):
+            value = value.get(part, value.get(snake(part)))
+        else:
+            value = getattr(value, snake(part), None)
+    return value
+
+
+def build(graph: Graph, root: Path, *, classes: Callable[[str], Callable[..., Any]] = resource_class,
+          provider: pulumi.ProviderResource | None = None) -> dict[str, pulumi.Resource]:
+    """Register every resource of the graph. `classes` maps a type token to the class to construct
+    (the local simulation target swaps in its own); `provider` is the explicit provider to use."""
+    created: dict[str, pulumi.Resource] = {}
+    resolver = Resolver(root, created, lambda ns: pulumi.Config(ns))
+    for r in order(graph):
+        cls = classes(r.type)
+        kwargs = {snake(k): resolver.value(v) for k, v in sorted(r.inputs.items())}
+        opts = pulumi.ResourceOptions(
+            depends_on=[created[d] for d in r.depends_on],
+            protect=r.protect,
+            retain_on_delete=r.retain_on_delete or None,
+            ignore_changes=list(r.ignore_changes) or None,
+            provider=provider if provider is not None and r.type.startswith("azure-native:") else None,
+        )
+        created[r.name] = cls(r.name, opts=opts, **kwargs)
+    return created
+
+
+def azure_provider(graph: Graph) -> pulumi.ProviderResource:
+    """The azure-native provider pinned to the stack's subscription and location."""
+    import pulumi_azure_native as azure_native
+    settings = graph.settings
+    return azure_native.Provider("azure-native", subscription_id=settings.get("subscriptionId"),
+                                 location=settings.get("location"))

@@ -1,0 +1,111 @@
+"""The estate at a git revision, rendered for one stack; and the plan between two revisions.
+
+    revision (git) -> files in a scratch directory -> validate -> render -> Graph
+    plan_revisions(base, head) -> diff(base graph, head graph)
+
+The working tree is one more "revision" (rev=None). Nothing here checks anything out.
+"""
+from __future__ import annotations
+
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from controller import gitrev
+from controller import plan as P
+from controller.diagnostics import Diagnostic, Severity, error
+from controller.render import Rendered, render
+from controller.render.graph import Graph
+from controller.validate import validate
+
+TRACKED = ["manifests", "stacks"]
+
+
+class RevisionError(Exception):
+    pass
+
+
+@dataclass
+class Side:
+    label: str
+    graph: Graph | None
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+
+
+def describe(root: Path, rev: str | None) -> str:
+    if rev is None:
+        return "working tree"
+    try:
+        info = gitrev.commit_info(root, rev)
+        return f"{info['commit'][:12]} ({info['subject'][:60]})"
+    except gitrev.GitError:
+        return rev
+
+
+def render_stack(root: Path, stack: str, *, strict: bool = False, rev: str | None = None,
+                 commits: dict[str, str] | None = None, allow_missing_stack: bool = False) -> Side:
+    """Validate and render the estate for `stack`, from the working tree (rev=None) or a commit."""
+    label = describe(root, rev)
+    if rev is None:
+        return _render_dir(root, root, stack, strict, rev, commits, label, allow_missing_stack)
+    with tempfile.TemporaryDirectory(prefix="amlctl-rev-") as tmp:
+        scratch = Path(tmp)
+        try:
+            gitrev.materialize(root, rev, scratch, ["."])
+        except gitrev.GitError as e:
+            return Side(label, None, [error("", 0, 0, "P002", f"cannot read revision {rev}: {e}")])
+        return _render_dir(root, scratch, stack, strict, rev, commits, label, allow_missing_stack)
+
+
+def _render_dir(repo: Path, tree: Path, stack: str, strict: bool, rev: str | None, commits: dict | None,
+                label: str, allow_missing_stack: bool) -> Side:
+    paths = [str(tree / p) for p in TRACKED if (tree / p).exists()]
+    if not (tree / "stacks").exists() or not any((tree / "stacks").glob(f"Pulumi.{stack}.y*ml")):
+        if allow_missing_stack:
+            return Side(label, Graph(stack, ()))
+        return Side(label, None, [error("stacks", 0, 0, "P002", f"no stack file stacks/Pulumi.{stack}.yaml at {label}")])
+    report = validate(paths or None, cwd=tree, root=tree, strict=strict)
+    diags = [d for d in report.diagnostics if d.stack in ("", stack)]
+    if any(d.severity is Severity.ERROR for d in diags):
+        return Side(label, None, diags)
+    st = next((s for s in report.stacks if s.name == stack), None)
+    if st is None:
+        return Side(label, None, diags + [error("stacks", 0, 0, "P002", f"no stack {stack!r} at {label}")])
+    if commits is None:
+        commits = gitrev.last_commits(repo, rev, TRACKED) if gitrev.is_repository(repo) else {}
+    rendered: Rendered = render(report.overlaid[stack], st, root=tree, commits=commits)
+    return Side(label, rendered.graph, diags + rendered.diagnostics)
+
+
+def plan_revisions(root: Path, stack: str, *, base: str | None = None, head: str | None = None,
+                   strict: bool = False, from_scratch: bool = False) -> tuple[P.Plan | None, list[Diagnostic]]:
+    """Plan the change from `base` (default: the merge base with the default branch) to `head`
+    (default: the working tree); `from_scratch` plans from nothing (what a first apply creates).
+    Returns (plan, diagnostics); plan is None when a side fails."""
+    if from_scratch:
+        head_sha = gitrev.resolve(root, head) if head else None
+        head_side = render_stack(root, stack, strict=strict, rev=head_sha)
+        if head_side.graph is None:
+            return None, head_side.diagnostics
+        result = P.diff(None, head_side.graph, base_label="nothing (first apply)", head_label=head_side.label)
+        result.diagnostics = sorted(set(result.diagnostics) | set(head_side.diagnostics))
+        return result, result.diagnostics
+    try:
+        head_sha = gitrev.resolve(root, head) if head else None
+        if base is None:
+            base = gitrev.merge_base(root, gitrev.default_branch(root), head_sha or "HEAD")
+        base_sha = gitrev.resolve(root, base)
+    except gitrev.GitError as e:
+        raise RevisionError(str(e))
+    head_side = render_stack(root, stack, strict=strict, rev=head_sha)
+    if head_side.graph is None:
+        return None, head_side.diagnostics
+    base_side = render_stack(root, stack, strict=False, rev=base_sha, allow_missing_stack=True)
+    if base_side.graph is None:
+        msgs = [d for d in base_side.diagnostics if d.severity is Severity.ERROR]
+        first = msgs[0].format() if msgs else "it does not render"
+        return None, [error("", 0, 0, "P002", f"the base revision {base_side.label} cannot be rendered for stack "
+                            f"{stack!r} ({len(msgs)} error(s), first: {first}); pass --base to pick another")]
+    result = P.diff(base_side.graph, head_side.graph, base_label=base_side.label, head_label=head_side.label)
+    result.diagnostics = sorted(set(result.diagnostics) | {d for d in head_side.diagnostics})
+    return result, result.diagnostics
