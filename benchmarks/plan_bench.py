@@ -55,6 +55,11 @@ def change(path: Path, i: int) -> None:
         text = text.replace("description: ", f"description: (rev {i}) ", 1)
     else:
         text += f"tags:\n  revision: r{i}\n" if "tags:" not in text else ""
+    # A component's spec is immutable in a version: a real change to one comes with a new version.
+    # (Descriptions of data, model and environment versions may change in place.)
+    if "commandComponent" in text:
+        text = re.sub(r'^version: "(\d+)"', lambda m: f'version: "{int(m.group(1)) + 10}"', text,
+                      flags=re.M)
     path.write_text(text)
 
 
@@ -65,7 +70,7 @@ def timed(cmd: list[str], cwd: Path, runs: int = 3, ok=(0,)) -> tuple[float, str
         p = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True)
         times.append(time.perf_counter() - t)
         if p.returncode not in ok:
-            raise SystemExit(f"{' '.join(cmd)} failed ({p.returncode}):\n{p.stderr[-3000:]}")
+            raise SystemExit(f"{' '.join(cmd)} failed ({p.returncode}):\n{p.stderr[-3000:]}{p.stdout[-3000:]}")
         out = p.stdout
     return statistics.median(times), out
 
@@ -95,7 +100,8 @@ def main() -> None:
         render_s, graph_json = timed([*amlctl, "render", "--stack", "bench", "--output", "json"], root)
         graph_file = root / "graph.json"
         graph_file.write_text(graph_json)
-        resources = graph_json.count('"type":')
+        import json
+        resources = len(json.loads(graph_json)["resources"])
         plan_s, plan_out = timed([*amlctl, "plan", "--stack", "bench", "--base", base, "--head", head], root)
         summary = plan_out.strip().splitlines()[-1]
         mock_s, mock_out = timed([sys.executable, str(HERE / "mock_register.py"), str(graph_file)], root, runs=1)

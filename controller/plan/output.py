@@ -11,7 +11,7 @@ from typing import Any
 
 import click
 
-from controller.plan import CREATE, DELETE, REPLACE, UPDATE, Change, Plan, PropertyChange
+from controller.plan import CREATE, DELETE, REPLACE, UPDATE, Plan, PropertyChange
 
 FORMATS = ("text", "json", "markdown")
 MARKDOWN_LIMIT = 65_000

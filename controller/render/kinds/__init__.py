@@ -12,8 +12,7 @@ from typing import Any, Callable
 from controller.checks import refs
 from controller.manifests.model import Manifest
 from controller.render import arm
-from controller.render.context import (ASSETS_CONTAINER, ASSETS_DATASTORE, ML, Context, resource_name,
-                                       short_hash)
+from controller.render.context import ASSETS_CONTAINER, ASSETS_DATASTORE, ML, Context, short_hash
 from controller.render.graph import canonical
 
 RENDERERS: dict[str, Callable[[Manifest, Context], None]] = {}
