@@ -78,12 +78,14 @@ def _set(doc: Any, path: tuple, value: Any) -> None:
     doc[path[-1]] = value
 
 
-def compile_pipeline(spec: dict[str, Any], origin: Path) -> dict[str, Any]:
+def compile_pipeline(spec: dict[str, Any], origin: Path, shown: str) -> dict[str, Any]:
     """The REST body (`properties`) azure-ai-ml builds for a pipeline job spec; cached by content.
-    `origin` is the manifest file (azure-ai-ml's relative_origin)."""
+    `origin` is the manifest file (azure-ai-ml's relative_origin); the cache key uses its
+    repository-relative path `shown`, so both sides of a plan (one read from a scratch copy of a
+    git revision) share entries."""
     import importlib.metadata
     version = importlib.metadata.version("azure-ai-ml")
-    key = hashlib.sha256(canonical([CACHE_FORMAT, version, str(origin), spec]).encode()).hexdigest()
+    key = hashlib.sha256(canonical([CACHE_FORMAT, version, shown, spec]).encode()).hexdigest()
     cached = cache_dir() / f"{key}.json"
     if cached.exists():
         try:
@@ -91,13 +93,19 @@ def compile_pipeline(spec: dict[str, Any], origin: Path) -> dict[str, Any]:
         except (OSError, ValueError):
             pass  # a torn cache file: compile again
     import logging
-    logging.getLogger("azure.ai.ml").setLevel(logging.ERROR)
     import yaml
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # azure-ai-ml's import-time deprecation noise is not the user's
-        from azure.ai.ml import load_job
-        job = load_job(io.StringIO(yaml.safe_dump(spec, sort_keys=True)), relative_origin=str(origin))
-        body = job._to_rest_object().as_dict()["properties"]
+    # azure-ai-ml logs "experimental class" notices at import: noise for the user, so silence
+    # warnings for the duration, and restore whatever logging the caller had.
+    previous = logging.root.manager.disable
+    logging.disable(logging.WARNING)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            from azure.ai.ml import load_job
+            job = load_job(io.StringIO(yaml.safe_dump(spec, sort_keys=True)), relative_origin=str(origin))
+            body = job._to_rest_object().as_dict()["properties"]
+    finally:
+        logging.disable(previous)
     body = json.loads(json.dumps(body, default=str))
     try:
         cached.parent.mkdir(parents=True, exist_ok=True)
@@ -114,7 +122,7 @@ def _compiled(m: Manifest, spec: dict[str, Any], ctx: Context, deps: set[str], f
     resolved = _resolved_spec(m, spec, ctx, deps, file)
     origin = ctx.root / PurePosixPath(m.path)  # azure-ai-ml resolves relative paths against its parent
     try:
-        return compile_pipeline(resolved, origin)
+        return compile_pipeline(resolved, origin, m.path)
     except Exception as e:  # azure-ai-ml's own validation: report it against the manifest
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise ctx.error(m, at, "R010", f"azure-ai-ml cannot compile this pipeline: {first}")
