@@ -180,7 +180,7 @@ def online_endpoint(m: Manifest, ctx: Context) -> None:
     for role, scope, _ in implicit_roles(m, ctx):
         rbac.assign(ctx, None, scope=scope, role=role, principal={"$output": {"resource": node, "property":
                     "identity.principalId"}}, principal_type="ServicePrincipal", key=_identity_key(m),
-                    depends_on=[node], label=f"{role} for the identity of online endpoint {m.name}")
+                    depends_on=[node], label=f"{role} for the identity of online endpoint {m.name}", implied_by=m)
 
 
 @renders("BatchEndpoint")

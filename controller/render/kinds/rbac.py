@@ -30,7 +30,10 @@ def scope_of(ref: dict[str, Any], m: Manifest, ctx: Context) -> tuple[str, str |
 
 def assign(ctx: Context, m: Manifest | None, *, scope: str, role: str, principal: Any, principal_type: str,
            key: str, depends_on: list[str | None], description: str = "", extra: dict[str, Any] | None = None,
-           label: str = "", spec_path: tuple = ()) -> None:
+           label: str = "", spec_path: tuple = (), implied_by: Manifest | None = None) -> None:
+    """One role assignment. `m` is the RoleAssignment manifest; for the implicit assignments a
+    working estate needs, `m` is None and `implied_by` the manifest that needs it (its plan lines
+    point there)."""
     role_guid = rbac.role_definition_guid(role)
     if role_guid is None:
         raise ctx.error(m, spec_path + ("role",), "R008", f"role {role!r} is neither a built-in role nor a "
@@ -42,9 +45,9 @@ def assign(ctx: Context, m: Manifest | None, *, scope: str, role: str, principal
     if description:
         inputs["description"] = description
     inputs.update(extra or {})
-    ctx.add(m, f"rbac/{name}", TYPE, inputs, depends_on=depends_on, spec_path=spec_path,
+    ctx.add(m or implied_by, f"rbac/{name}", TYPE, inputs, depends_on=depends_on, spec_path=spec_path,
             label=label or f"{rbac.role_name(role_guid) or role} for {key}",
-            subject=None if m else "implicit")
+            subject=m.subject if m else (f"{implied_by.subject} (implied)" if implied_by else "implicit"))
 
 
 @renders("RoleAssignment")

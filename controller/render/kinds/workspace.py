@@ -240,4 +240,4 @@ def workspace(m: Manifest, ctx: Context) -> None:
                                   ("Key Vault Administrator", ids["keyVault"], vault_node)):
             rbac.assign(ctx, None, scope=scope, role=role, principal=principal, principal_type="ServicePrincipal",
                         key=f"identity of {ws_node}", depends_on=[ws_node, node],
-                        label=f"{role} for the identity of workspace {m.name}")
+                        label=f"{role} for the identity of workspace {m.name}", implied_by=m)
