@@ -8,7 +8,7 @@ PY     := $(VENV)/bin/python
 AMLCTL := $(VENV)/bin/amlctl
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo test bench schemas clean
+.PHONY: install engine demo test bench schemas clean
 
 $(PY):
 	python3 -m venv $(VENV)
@@ -21,15 +21,22 @@ $(STAMP): pyproject.toml | $(PY)
 
 install: $(STAMP)
 
-demo: install
+# The Pulumi engine, built from Go modules for the pinned pulumi SDK version into
+# ~/.cache/amlctl/pulumi (outside the repository); a no-op when that version is already built.
+engine: install
+	scripts/build-pulumi-engine.sh "$$($(PY) -c 'import importlib.metadata as m; print(m.version("pulumi"))')"
+
+demo: install engine
 	@echo "== amlctl validate --strict (manifests/ and stacks/)"
 	$(AMLCTL) validate --strict
 	@echo "== amlctl plan --stack prod --from-scratch (what a first apply of prod creates; offline)"
 	$(AMLCTL) plan --stack prod --from-scratch
 	@echo "== amlctl plan --stack dev (the working tree against the merge base with main)"
 	$(AMLCTL) plan --stack dev
+	@echo "== end to end on the local simulation target (a throwaway git copy of the estate)"
+	scripts/demo-local.sh
 
-test: install
+test: install engine
 	$(PY) -m pytest
 
 bench: install

@@ -10,7 +10,7 @@ set -euo pipefail
 
 VERSION="${1:-}"
 if [ -z "$VERSION" ]; then
-  VERSION="$(python3 -c 'import importlib.metadata as m; print(m.version("pulumi"))' 2>/dev/null || true)"
+  VERSION="$("${PYTHON:-python3}" -c 'import importlib.metadata as m; print(m.version("pulumi"))' 2>/dev/null || true)"
 fi
 [ -n "$VERSION" ] || { echo "usage: $0 VERSION (no pulumi Python SDK installed to take it from)" >&2; exit 2; }
 VERSION="${VERSION#v}"

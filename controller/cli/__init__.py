@@ -151,6 +151,59 @@ def plan_cmd(stack: str, base: str | None, head: str | None, from_scratch: bool,
     sys.exit(2 if detailed_exitcode and result.has_changes else 0)
 
 
+def _engine_call(fn, *args, **kwargs):
+    from pulumi.automation import errors as auto_errors
+
+    from controller.engine.binary import EngineMissing
+    from controller.engine.operations import Refused
+    try:
+        return fn(*args, **kwargs)
+    except (Refused, EngineMissing) as exc:
+        click.echo(f"amlctl: {exc}", err=True)
+        sys.exit(1)
+    except auto_errors.ConcurrentUpdateError as exc:
+        click.echo(f"amlctl: another update of this stack is running; nothing was changed.\n{exc}", err=True)
+        sys.exit(1)
+    except auto_errors.CommandError as exc:
+        # The engine already printed its progress and diagnostics; say that it failed, plainly.
+        click.echo(f"amlctl: the Pulumi engine failed (state is kept; re-run to converge):\n{str(exc)[-2000:]}",
+                   err=True)
+        sys.exit(1)
+
+
+@cli.command("preview")
+@click.option("-s", "--stack", required=True, metavar="NAME")
+def preview_cmd(stack: str) -> None:
+    """A real Pulumi preview of the stack (needs the engine; for the Azure target, credentials)."""
+    from controller.engine import operations
+
+    out = _engine_call(operations.preview, _repo_root(), stack, on_output=click.echo)
+    click.echo(f"engine preview: {out.changes or 'no changes'}")
+
+
+@cli.command("apply")
+@click.option("-s", "--stack", required=True, metavar="NAME")
+@click.option("--allow-delete", is_flag=True, help="Allow deleting or replacing (unprotected) resources.")
+@click.option("--allow-dirty", is_flag=True, help="Apply a working tree with uncommitted changes.")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation (CI).")
+def apply_cmd(stack: str, allow_delete: bool, allow_dirty: bool, yes: bool) -> None:
+    """Apply the stack: render, check, preview, then update through the Pulumi engine.
+
+    Returns at once when the rendered graph equals the last applied one. Refuses deletions and
+    replacements unless --allow-delete, and protected resources always.
+    """
+    from controller.engine import operations
+
+    if not yes and sys.stdin.isatty():
+        click.confirm(f"Apply stack {stack}?", abort=True)
+    out = _engine_call(operations.apply, _repo_root(), stack, allow_delete=allow_delete, allow_dirty=allow_dirty,
+                       on_output=click.echo)
+    if not out.started_engine:
+        click.echo(out.message)
+        return
+    click.echo(f"applied: {out.changes or 'no changes'}  ({out.message})")
+
+
 @cli.group()
 def schema() -> None:
     """The JSON Schemas of manifests and stack files."""

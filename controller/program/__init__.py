@@ -70,11 +70,13 @@ def _output_refs(value: Any) -> set[str]:
 class Resolver:
     """Turns graph markers into Pulumi values: outputs of other resources, secrets, file assets."""
 
-    def __init__(self, root: Path, created: Mapping[str, pulumi.Resource], config: Callable[[str], pulumi.Config]):
+    def __init__(self, root: Path, created: Mapping[str, pulumi.Resource], config: Callable[[str], pulumi.Config],
+                 client_config: Callable[[str], Any] | None = None):
         self.root = root
         self.created = created
         self.config = config
         self._client: Any = None
+        self._client_override = client_config
 
     def value(self, v: Any) -> Any:
         if isinstance(v, dict):
@@ -106,6 +108,8 @@ class Resolver:
                          "program yet: store the value with 'pulumi config set --secret' and use secret_config")
 
     def _client_config(self, field: str) -> Any:
+        if self._client_override is not None:
+            return self._client_override(field)
         if self._client is None:
             from pulumi_azure_native import authorization
             self._client = authorization.get_client_config_output()
@@ -124,11 +128,13 @@ def _dig(value: Any, path: list[str]) -> Any:
 
 
 def build(graph: Graph, root: Path, *, classes: Callable[[str], Callable[..., Any]] = resource_class,
-          provider: pulumi.ProviderResource | None = None) -> dict[str, pulumi.Resource]:
+          provider: pulumi.ProviderResource | None = None,
+          client_config: Callable[[str], Any] | None = None) -> dict[str, pulumi.Resource]:
     """Register every resource of the graph. `classes` maps a type token to the class to construct
-    (the local simulation target swaps in its own); `provider` is the explicit provider to use."""
+    (the local simulation target swaps in its own); `provider` is the explicit provider to use;
+    `client_config` answers {"$clientConfig": ...} markers (default: ask Azure who deploys)."""
     created: dict[str, pulumi.Resource] = {}
-    resolver = Resolver(root, created, lambda ns: pulumi.Config(ns))
+    resolver = Resolver(root, created, lambda ns: pulumi.Config(ns), client_config)
     for r in order(graph):
         cls = classes(r.type)
         kwargs = {snake(k): resolver.value(v) for k, v in sorted(r.inputs.items())}

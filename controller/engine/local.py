@@ -1,0 +1,753 @@
+"""The LOCAL SIMULATION TARGET: a stand-in for Azure Resource Manager on the local disk.
+
+THIS IS A SIMULATION. Nothing here talks to Azure. Every resource of a graph becomes one JSON
+document in a state directory, so the whole controller (render, the Pulumi engine, plan, apply,
+refresh, drift) can run end to end on a laptop or in CI without a subscription.
+
+    classes(state_dir, subscription=...)  -> what controller.program.build(classes=...) takes
+    prepare(graph)                        -> the graph with `$clientConfig` markers made concrete
+                                             (only the azure-native provider can look those up)
+
+Each graph type token maps to a `pulumi.dynamic.Resource` subclass (Pulumi type
+`pulumi-python:dynamic/local/<package>/<module>:<Type>`) whose provider, `ArmSimulator` (or
+`TrafficSimulator` for amlctl:azureml:EndpointTraffic), behaves like ARM where it matters:
+
+- ids: each resource gets an ARM-like id derived from its inputs (`ID_TEMPLATES`: subscription,
+  resourceGroupName, workspaceName, names, versions); it is the Pulumi id and the `id` output.
+- parents: a child whose parent document does not exist fails like ARM, e.g.
+  "ResourceNotFound: workspace 'mlw-credit' not found (...)": workspace children need the
+  workspace, asset versions their container, deployments their endpoint, blobs their storage
+  container, storage containers their account. Resource groups, role-assignment scopes and
+  anything else outside `ID_TEMPLATES`' parent column are assumed to exist.
+- uniqueness: a second resource with the same id (ids compare case-insensitively, as in ARM)
+  under a different Pulumi name fails with "Conflict: ...". Re-creating under the same name
+  is an upsert, as an ARM PUT is.
+- update in place / replace: `diff` compares old and new inputs leaf by leaf (dotted paths, as
+  controller.plan does) and asks controller.plan.immutable.forces_replace which leaves force a
+  replacement. A replacement that keeps the same id deletes first (ARM names are the ids).
+- refresh: `read` returns the document on disk, so edits made behind the controller's back show
+  up as drift; a missing document (or a missing parent) means the resource is gone.
+- delete: removes the document and, as ARM does, everything below it (a workspace's computes,
+  an account's containers and blobs, role assignments scoped to it).
+- computed outputs: `id`, and for inputs with a system-assigned identity `identity.principalId`
+  and `identity.tenantId` (deterministic GUIDs from the id).
+- secrets: values under `SECRET_PATHS` (connection credentials) are never written to disk; the
+  document holds {"$secret": {"sha256": ...}} instead, like ARM that never returns them.
+- EndpointTraffic writes the endpoint document's properties.traffic / properties.mirrorTraffic
+  (online) or properties.defaults.deploymentName (batch), and fails if a deployment it names
+  does not exist. It has no document of its own.
+
+Failure injection (for tests): AMLCTL_SIM_FAIL, in the environment of the Pulumi engine, is a
+comma-separated list of Pulumi resource names or ARM id suffixes ("computes/cpu-cluster");
+create or update of a matching resource raises "simulated failure ..." before anything is written.
+
+Layout of the state directory:
+
+    <state_dir>/
+      arm/<ARM id, lower-cased, one directory per segment>.json   one document per resource, e.g.
+          arm/subscriptions/<sub>/resourcegroups/rg-x/providers/microsoft.machinelearningservices/workspaces/mlw-x.json
+          arm/subscriptions/<sub>/resourcegroups/rg-x/providers/microsoft.machinelearningservices/workspaces/mlw-x/computes/cpu.json
+      operations.jsonl   one line per create/update/delete/traffic the simulated ARM performed
+      .lock              taken (flock) around every operation
+
+    A document:
+      {"simulated": true, "id": "<ARM id>", "type": "<Pulumi type token>", "name": "<Pulumi name that
+       created it>", "parent": "<ARM id of the required parent>" | null,
+       "properties": {<the inputs, camelCase wire names, as in the graph>},
+       "computed": {"id": ..., "identity": {"principalId": ..., "tenantId": ...}},
+       "created": "<UTC ISO time>", "updated": "<UTC ISO time>"}
+
+Every write goes to a temporary file in the same directory and is moved into place with
+os.replace, so an interrupted run never leaves a torn document.
+
+The provider is pickled (dill) into the Pulumi state by reference to this module: the engine's
+Python dynamic-provider process must be able to import `controller.engine.local` (PYTHONPATH
+holding the repository root).
+"""
+from __future__ import annotations
+
+import contextlib
+import copy
+import datetime as _dt
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+import types
+import uuid
+from pathlib import Path
+from typing import Any, Callable, Iterator, Mapping
+from urllib.parse import quote
+
+import pulumi
+import pulumi.dynamic as dynamic
+
+try:  # POSIX; elsewhere operations are serialised within one process only
+    import fcntl
+except ImportError:  # pragma: no cover
+    fcntl = None  # type: ignore[assignment]
+
+FAIL_ENV = "AMLCTL_SIM_FAIL"
+FAKE_SUBSCRIPTION = "00000000-0000-0000-0000-000000000000"
+NAMESPACE = uuid.UUID("5d1c0a8e-8f7b-4c43-9a55-1b0c5e3e9f10")  # for the simulation's deterministic GUIDs
+SIM_TENANT = str(uuid.uuid5(NAMESPACE, "tenant"))
+TRAFFIC = "amlctl:azureml:EndpointTraffic"
+ML = "azure-native:machinelearningservices:"
+
+_RG = "/subscriptions/{subscription}/resourceGroups/{resourceGroupName}"
+_WS = _RG + "/providers/Microsoft.MachineLearningServices/workspaces/{workspaceName}"
+_SA = _RG + "/providers/Microsoft.Storage/storageAccounts/{accountName}"
+_CONTAINER = _SA + "/blobServices/default/containers/{containerName}"
+
+# type token -> (id template, template of the parent that must exist or None). Placeholders are
+# input (wire) names, plus {subscription}.
+ID_TEMPLATES: dict[str, tuple[str, str | None]] = {
+    "azure-native:resources:ResourceGroup": (_RG, None),
+    ML + "Workspace": (_WS, None),
+    ML + "Registry": (_RG + "/providers/Microsoft.MachineLearningServices/registries/{registryName}", None),
+    ML + "Compute": (_WS + "/computes/{computeName}", _WS),
+    ML + "Datastore": (_WS + "/datastores/{name}", _WS),
+    ML + "WorkspaceConnection": (_WS + "/connections/{connectionName}", _WS),
+    ML + "DataContainer": (_WS + "/data/{name}", _WS),
+    ML + "DataVersion": (_WS + "/data/{name}/versions/{version}", _WS + "/data/{name}"),
+    ML + "EnvironmentContainer": (_WS + "/environments/{name}", _WS),
+    ML + "EnvironmentVersion": (_WS + "/environments/{name}/versions/{version}", _WS + "/environments/{name}"),
+    ML + "ModelContainer": (_WS + "/models/{name}", _WS),
+    ML + "ModelVersion": (_WS + "/models/{name}/versions/{version}", _WS + "/models/{name}"),
+    ML + "ComponentContainer": (_WS + "/components/{name}", _WS),
+    ML + "ComponentVersion": (_WS + "/components/{name}/versions/{version}", _WS + "/components/{name}"),
+    ML + "CodeContainer": (_WS + "/codes/{name}", _WS),
+    # Azure ML creates a code container with its first version: a code version needs only the workspace.
+    ML + "CodeVersion": (_WS + "/codes/{name}/versions/{version}", _WS),
+    ML + "OnlineEndpoint": (_WS + "/onlineEndpoints/{endpointName}", _WS),
+    ML + "OnlineDeployment": (_WS + "/onlineEndpoints/{endpointName}/deployments/{deploymentName}",
+                              _WS + "/onlineEndpoints/{endpointName}"),
+    ML + "BatchEndpoint": (_WS + "/batchEndpoints/{endpointName}", _WS),
+    ML + "BatchDeployment": (_WS + "/batchEndpoints/{endpointName}/deployments/{deploymentName}",
+                             _WS + "/batchEndpoints/{endpointName}"),
+    ML + "Job": (_WS + "/jobs/{id}", _WS),
+    ML + "Schedule": (_WS + "/schedules/{name}", _WS),
+    ML + "ServerlessEndpoint": (_WS + "/serverlessEndpoints/{name}", _WS),
+    ML + "MarketplaceSubscription": (_WS + "/marketplaceSubscriptions/{name}", _WS),
+    "azure-native:storage:StorageAccount": (_SA, None),
+    "azure-native:storage:BlobContainer": (_CONTAINER, _SA),
+    "azure-native:storage:Blob": (_CONTAINER + "/blobs/{blobName}", _CONTAINER),
+    "azure-native:keyvault:Vault": (_RG + "/providers/Microsoft.KeyVault/vaults/{vaultName}", None),
+    "azure-native:operationalinsights:Workspace": (
+        _RG + "/providers/Microsoft.OperationalInsights/workspaces/{workspaceName}", None),
+    "azure-native:applicationinsights:Component": (_RG + "/providers/Microsoft.Insights/components/{resourceName}", None),
+    "azure-native:containerregistry:Registry": (
+        _RG + "/providers/Microsoft.ContainerRegistry/registries/{registryName}", None),
+    # The scope may live outside the estate (another team's storage account): not checked.
+    "azure-native:authorization:RoleAssignment": (
+        "{scope}/providers/Microsoft.Authorization/roleAssignments/{roleAssignmentName}", None),
+    TRAFFIC: ("{endpointId}/traffic", "{endpointId}"),
+}
+
+# For types outside ID_TEMPLATES: the ARM provider namespace of a Pulumi module.
+_NAMESPACES = {
+    "machinelearningservices": "Microsoft.MachineLearningServices", "storage": "Microsoft.Storage",
+    "keyvault": "Microsoft.KeyVault", "operationalinsights": "Microsoft.OperationalInsights",
+    "applicationinsights": "Microsoft.Insights", "insights": "Microsoft.Insights",
+    "containerregistry": "Microsoft.ContainerRegistry", "authorization": "Microsoft.Authorization",
+    "network": "Microsoft.Network", "managedidentity": "Microsoft.ManagedIdentity",
+}
+
+# Properties ARM sets itself (never inputs): `diff` ignores them unless the inputs name them, and an
+# update keeps them in the document. The traffic of an endpoint belongs to EndpointTraffic.
+_ALWAYS_COMPUTED = ("id", "identity.principalId", "identity.tenantId")
+SERVER_SET: dict[str, tuple[str, ...]] = {
+    ML + "OnlineEndpoint": ("properties.traffic", "properties.mirrorTraffic"),
+    ML + "BatchEndpoint": ("properties.defaults",),
+}
+
+# Values ARM never returns: kept out of the documents (a hash stands in for them).
+SECRET_PATHS: dict[str, tuple[str, ...]] = {
+    ML + "WorkspaceConnection": ("properties.credentials",),
+    ML + "Datastore": ("properties.credentials.secrets",),
+}
+
+# Parent collection segment -> what ARM calls it in messages.
+_LABELS = {
+    "workspaces": "workspace", "onlineEndpoints": "online endpoint", "batchEndpoints": "batch endpoint",
+    "data": "data container", "environments": "environment container", "models": "model container",
+    "components": "component container", "codes": "code container", "containers": "storage container",
+    "storageAccounts": "storage account", "deployments": "deployment", "resourceGroups": "resource group",
+}
+
+
+class ArmError(Exception):
+    """What the simulated ARM answers with: "<Code>: <message>"."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = code
+
+
+# -- names ----------------------------------------------------------------------------------------
+def wire(kwarg: str) -> str:
+    """The wire (camelCase) name of a Python kwarg: the inverse of controller.program.snake."""
+    if kwarg == "resource_name_":
+        return "resourceName"
+    head, *rest = kwarg.split("_")
+    return head + "".join(p[:1].upper() + p[1:] for p in rest)
+
+
+def _snake(name: str) -> str:
+    from controller.program import snake  # the one definition; imported late (it imports pulumi)
+    return snake(name)
+
+
+# -- ids ------------------------------------------------------------------------------------------
+def arm_ids(type_token: str, inputs: Mapping[str, Any], subscription: str,
+            pulumi_name: str = "") -> tuple[str, str | None]:
+    """(ARM-like id, id of the parent that must exist or None) of a resource with these inputs."""
+    if type_token in ID_TEMPLATES:
+        template, parent = ID_TEMPLATES[type_token]
+    else:
+        template, parent = _fallback_template(type_token, inputs)
+    values = {"subscription": subscription}
+    for key, value in inputs.items():
+        if isinstance(value, (str, int)) and not isinstance(value, bool):
+            values[key] = str(value).strip("/") if key not in ("scope", "endpointId") else str(value).rstrip("/")
+    if "{_autoname}" in template:
+        values["_autoname"] = str(uuid.uuid5(NAMESPACE, f"{type_token}|{pulumi_name}"))
+
+    def fill(t: str) -> str:
+        try:
+            out = t.format_map(_Strict(values))
+        except KeyError as e:
+            raise ArmError("BadRequest", f"{type_token}: the input {e.args[0]!r} that names the resource is "
+                                         "missing or not a string") from None
+        return out
+
+    return fill(template), (fill(parent) if parent else None)
+
+
+class _Strict(dict):
+    def __missing__(self, key: str) -> str:
+        raise KeyError(key)
+
+
+def _fallback_template(type_token: str, inputs: Mapping[str, Any]) -> tuple[str, str | None]:
+    """An id for a type the table does not know: <rg or workspace>/<collection>/<name>[/versions/v]."""
+    _, module, cls = _split(type_token)
+    collection = cls[:1].lower() + cls[1:] + "s"
+    own = cls[:1].lower() + cls[1:] + "Name"
+    names = [k for k in sorted(inputs) if k.endswith("Name") and k not in ("resourceGroupName", "workspaceName")]
+    key = own if own in inputs else "name" if "name" in inputs else names[0] if names else "_autoname"
+    if module == "machinelearningservices" and "workspaceName" in inputs:
+        base, parent = _WS, _WS
+    else:
+        base, parent = _RG + f"/providers/{_NAMESPACES.get(module, 'Microsoft.' + module.capitalize())}", None
+    template = f"{base}/{collection}/{{{key}}}" + ("/versions/{version}" if "version" in inputs else "")
+    return template, parent
+
+
+def _split(type_token: str) -> tuple[str, str, str]:
+    parts = type_token.split(":")
+    if len(parts) != 3 or not all(parts):
+        raise KeyError(f"not a Pulumi type token: {type_token!r}")
+    return parts[0], parts[1], parts[2]
+
+
+def principal_id(arm_id: str) -> str:
+    """The simulated object id of the system-assigned identity of the resource `arm_id`."""
+    return str(uuid.uuid5(NAMESPACE, "principal:" + arm_id.lower()))
+
+
+def _describe(arm_id: str) -> str:
+    """"workspace 'mlw-credit'" for .../workspaces/mlw-credit."""
+    parts = arm_id.strip("/").split("/")
+    if len(parts) >= 2:
+        return f"{_LABELS.get(parts[-2], parts[-2])} '{parts[-1]}'"
+    return f"'{arm_id}'"
+
+
+# -- the store ------------------------------------------------------------------------------------
+def _segment(s: str) -> str:
+    enc = quote(s, safe="-_.@~+=,")
+    if enc in ("", ".", ".."):
+        raise ArmError("BadRequest", f"invalid name segment {s!r}")
+    return enc
+
+
+class Store:
+    """The documents under a state directory (see the module docstring for the layout)."""
+
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root)
+        self.arm = self.root / "arm"
+
+    def path(self, arm_id: str) -> Path:
+        parts = arm_id.strip("/").split("/")
+        # ARM ids compare case-insensitively, so paths are lower case; blob names are case-sensitive.
+        cut = next((i + 1 for i in range(len(parts) - 1) if parts[i].lower() == "blobs"
+                    and i >= 2 and parts[i - 2].lower() == "containers"), len(parts))
+        segments = [_segment(s.lower()) for s in parts[:cut]] + [_segment(s) for s in parts[cut:]]
+        return self.arm.joinpath(*segments[:-1], segments[-1] + ".json")
+
+    @contextlib.contextmanager
+    def locked(self) -> Iterator[None]:
+        self.root.mkdir(parents=True, exist_ok=True)
+        with open(self.root / ".lock", "a+") as f:
+            if fcntl is not None:
+                fcntl.flock(f, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                if fcntl is not None:
+                    fcntl.flock(f, fcntl.LOCK_UN)
+
+    def load(self, arm_id: str) -> dict[str, Any] | None:
+        try:
+            return json.loads(self.path(arm_id).read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return None
+
+    def live(self, doc: Mapping[str, Any] | None) -> bool:
+        """The document exists and so does every parent it needs (ARM forgets children of deleted parents)."""
+        seen = 0
+        while doc is not None:
+            parent = doc.get("parent")
+            if not parent:
+                return True
+            doc = self.load(parent)
+            seen += 1
+            if seen > 64:
+                return False
+        return False
+
+    def write(self, doc: Mapping[str, Any]) -> None:
+        path = self.path(doc["id"])
+        path.parent.mkdir(parents=True, exist_ok=True)
+        text = json.dumps(doc, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+        fd, tmp = tempfile.mkstemp(prefix="." + path.name + ".", suffix=".tmp", dir=path.parent)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                f.write(text)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
+
+    def delete(self, arm_id: str) -> bool:
+        """Remove the document and everything below it. Whether the document existed."""
+        path = self.path(arm_id)
+        below = path.with_name(path.name[:-len(".json")])
+        existed = path.exists()
+        if below.is_dir():
+            # Move aside first (atomic), then remove: an interruption leaves no half-deleted tree in place.
+            trash = below.with_name(f".{below.name}.deleting-{uuid.uuid4().hex[:8]}")
+            os.replace(below, trash)
+            shutil.rmtree(trash, ignore_errors=True)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
+        return existed
+
+    def documents(self) -> list[dict[str, Any]]:
+        """Every document, in path order."""
+        if not self.arm.exists():
+            return []
+        return [json.loads(p.read_text(encoding="utf-8")) for p in sorted(self.arm.rglob("*.json"))
+                if not p.name.startswith(".")]
+
+    def log(self, op: str, arm_id: str, name: str) -> None:
+        line = json.dumps({"at": _now(), "op": op, "id": arm_id, "name": name}, sort_keys=True)
+        with open(self.root / "operations.jsonl", "a", encoding="utf-8") as f:
+            f.write(line + "\n")
+
+
+def _now() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+# -- values ---------------------------------------------------------------------------------------
+def _plain(value: Any, top: bool = True) -> Any:
+    """Inputs as JSON, without the engine's `__provider`: assets become {"$asset": {...}} markers (with
+    the file's sha256), like the graph's."""
+    if isinstance(value, dict):
+        return {k: _plain(v, False) for k, v in value.items() if not (top and k.startswith("__"))}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v, False) for v in value]
+    if isinstance(value, float) and value.is_integer() and abs(value) < 2 ** 53:
+        return int(value)  # the engine carries every number as a double; the graph has ints
+    if isinstance(value, pulumi.FileAsset):
+        return {"$asset": {"path": str(value.path), "sha256": _file_sha256(str(value.path))}}
+    if isinstance(value, pulumi.StringAsset):
+        return {"$asset": {"sha256": hashlib.sha256(value.text.encode()).hexdigest()}}
+    if isinstance(value, pulumi.RemoteAsset):
+        return {"$asset": {"uri": value.uri}}
+    if isinstance(value, (pulumi.FileArchive, pulumi.RemoteArchive)):
+        return {"$archive": {"path": str(getattr(value, "path", "") or getattr(value, "uri", ""))}}
+    if isinstance(value, pulumi.AssetArchive):
+        return {"$archive": {k: _plain(v, False) for k, v in value.assets.items()}}
+    return value
+
+
+def _file_sha256(path: str) -> str | None:
+    try:
+        return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    except OSError:
+        return None
+
+
+_NONE = object()
+
+
+def _leafish(v: Any) -> bool:
+    """As controller.plan: dicts are walked into, except markers ({"$asset": ...}), which are values."""
+    return not isinstance(v, dict) or (len(v) == 1 and next(iter(v)).startswith("$"))
+
+
+def changed_paths(old: Any, new: Any, ignore_old_only: tuple[str, ...] = (), path: str = "") -> list[str]:
+    """Dotted paths of the leaves that differ. Old-only leaves under `ignore_old_only` do not count."""
+    if _leafish(old) or _leafish(new):
+        if new is _NONE and _under(path, ignore_old_only):
+            return []
+        return [path] if old != new else []
+    out: list[str] = []
+    for k in sorted(set(old) | set(new)):
+        sub = f"{path}.{k}" if path else k
+        out += changed_paths(old.get(k, _NONE), new.get(k, _NONE), ignore_old_only, sub)
+    return out
+
+
+def _under(path: str, prefixes: tuple[str, ...]) -> bool:
+    return any(path == p or path.startswith(p + ".") for p in prefixes)
+
+
+def _get(body: Mapping[str, Any], dotted: str) -> Any:
+    node: Any = body
+    for part in dotted.split("."):
+        if not isinstance(node, Mapping) or part not in node:
+            return _NONE
+        node = node[part]
+    return node
+
+
+def _set(body: dict[str, Any], dotted: str, value: Any) -> None:
+    *head, last = dotted.split(".")
+    node = body
+    for part in head:
+        node = node.setdefault(part, {})
+    node[last] = value
+
+
+def _secret_marker(arm_id: str, value: Any) -> dict[str, Any]:
+    text = arm_id.lower() + "\0" + json.dumps(value, sort_keys=True)
+    return {"$secret": {"sha256": hashlib.sha256(text.encode()).hexdigest()}}
+
+
+def _map_leaves(value: Any, fn: Callable[[Any, str], Any], path: str = "") -> Any:
+    if isinstance(value, dict):
+        return {k: _map_leaves(v, fn, f"{path}.{k}" if path else k) for k, v in value.items()}
+    return fn(value, path)
+
+
+def _redact(type_token: str, arm_id: str, inputs: Mapping[str, Any]) -> dict[str, Any]:
+    out = copy.deepcopy(dict(inputs))
+    for prefix in SECRET_PATHS.get(type_token, ()):
+        node = _get(out, prefix)
+        if node is not _NONE:
+            _set(out, prefix, _map_leaves(node, lambda v, _p: _secret_marker(arm_id, v)))
+    return out
+
+
+def _unredact(type_token: str, arm_id: str, stored: Mapping[str, Any], known: Mapping[str, Any]) -> dict[str, Any]:
+    """The stored properties with each secret marker replaced by the known value it hashes (drift otherwise)."""
+    out = copy.deepcopy(dict(stored))
+    for prefix in SECRET_PATHS.get(type_token, ()):
+        node = _get(out, prefix)
+        if node is _NONE:
+            continue
+
+        def restore(v: Any, sub: str, prefix: str = prefix) -> Any:
+            full = prefix + ("." + sub if sub else "")
+            was = _get(known, full)
+            return was if was is not _NONE and _secret_marker(arm_id, was) == v else v
+        _set(out, prefix, _map_leaves(node, restore))
+    return out
+
+
+def _failing(name: str, arm_id: str) -> str | None:
+    """The AMLCTL_SIM_FAIL entry that matches this resource, if any."""
+    for entry in (e.strip() for e in os.environ.get(FAIL_ENV, "").split(",")):
+        if not entry:
+            continue
+        if entry == name or arm_id.lower() == entry.lower() or arm_id.lower().endswith("/" + entry.strip("/").lower()):
+            return entry
+    return None
+
+
+# -- the providers ----------------------------------------------------------------------------------
+class ArmSimulator(dynamic.ResourceProvider):
+    """SIMULATED Azure Resource Manager for one resource (see the module docstring)."""
+
+    serialize_as_secret_always = False  # it holds a path and names, nothing secret
+
+    def __init__(self, type_token: str, name: str, state_dir: str, subscription: str) -> None:
+        super().__init__()
+        self.type_token = type_token
+        self.name = name
+        self.state_dir = state_dir
+        self.subscription = subscription
+
+    # helpers
+    @property
+    def store(self) -> Store:
+        return Store(self.state_dir)
+
+    def _ids(self, inputs: Mapping[str, Any]) -> tuple[str, str | None]:
+        return arm_ids(self.type_token, inputs, self.subscription, self.name)
+
+    def _require_parent(self, parent: str | None, arm_id: str) -> None:
+        if parent and not self.store.live(self.store.load(parent)):
+            raise ArmError("ResourceNotFound", f"{_describe(parent)} not found (parent of {arm_id}; "
+                                               f"simulated ARM in {self.state_dir})")
+
+    def _check_failure(self, op: str, arm_id: str) -> None:
+        entry = _failing(self.name, arm_id)
+        if entry:
+            raise ArmError("InternalServerError", f"simulated failure ({FAIL_ENV}={entry}) on {op} of {arm_id}")
+
+    def _computed(self, arm_id: str, inputs: Mapping[str, Any]) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        if "id" not in inputs:
+            out["id"] = arm_id
+        identity = inputs.get("identity")
+        if isinstance(identity, Mapping) and "SystemAssigned" in str(identity.get("type", "")):
+            out["identity"] = {"principalId": principal_id(arm_id), "tenantId": SIM_TENANT}
+        return out
+
+    @staticmethod
+    def _outputs(properties: Mapping[str, Any], computed: Mapping[str, Any]) -> dict[str, Any]:
+        out = copy.deepcopy(dict(properties))
+        for key, value in computed.items():
+            if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
+                out[key] = {**out[key], **value}
+            else:
+                out[key] = value
+        return out
+
+    def _put(self, op: str, arm_id: str, parent: str | None, inputs: dict[str, Any],
+             existing: Mapping[str, Any] | None) -> dict[str, Any]:
+        properties = _redact(self.type_token, arm_id, inputs)
+        if existing and self.store.live(existing):
+            # What ARM owns (an endpoint's traffic) survives a PUT that does not name it.
+            for path in SERVER_SET.get(self.type_token, ()):
+                kept = _get(existing.get("properties", {}), path)
+                if kept is not _NONE and _get(properties, path) is _NONE:
+                    _set(properties, path, kept)
+        now = _now()
+        computed = self._computed(arm_id, inputs)
+        doc = {"simulated": True, "id": arm_id, "type": self.type_token, "name": self.name, "parent": parent,
+               "properties": properties, "computed": computed,
+               "created": (existing or {}).get("created", now) if op == "update" else now, "updated": now}
+        self.store.write(doc)
+        self.store.log(op, arm_id, self.name)
+        return self._outputs(inputs, computed)
+
+    # ResourceProvider
+    def create(self, props: dict[str, Any]) -> dynamic.CreateResult:
+        inputs = _plain(props)
+        arm_id, parent = self._ids(inputs)
+        with self.store.locked():
+            self._check_failure("create", arm_id)
+            self._require_parent(parent, arm_id)
+            existing = self.store.load(arm_id)
+            if existing and existing.get("name") != self.name and self.store.live(existing):
+                raise ArmError("Conflict", f"{_describe(arm_id)} already exists ({arm_id}, created as "
+                                           f"{existing.get('name')!r}, not {self.name!r}): names are unique "
+                                           "in their scope; import it or pick another name")
+            return dynamic.CreateResult(id_=arm_id, outs=self._put("create", arm_id, parent, inputs, None))
+
+    def read(self, id_: str, props: dict[str, Any]) -> dynamic.ReadResult:
+        with self.store.locked():
+            doc = self.store.load(id_)
+            if doc is None or not self.store.live(doc):
+                return dynamic.ReadResult(id_="", outs={})  # gone: the engine drops it from the state
+        known = _plain(props)
+        properties = _unredact(self.type_token, id_, doc.get("properties", {}), known)
+        return dynamic.ReadResult(id_=id_, outs=self._outputs(properties, doc.get("computed", {})))
+
+    def diff(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> dynamic.DiffResult:
+        old, new = _plain(olds), _plain(news)
+        ignore = _ALWAYS_COMPUTED + SERVER_SET.get(self.type_token, ())
+        if "id" in new:  # an input named id (a Job's name) is compared like any other
+            ignore = tuple(p for p in ignore if p != "id")
+        paths = changed_paths(old, new, ignore)
+        from controller.plan.immutable import forces_replace
+        replaces = [p for p in paths if forces_replace(self.type_token, p)]
+        same_id = False
+        if replaces:
+            try:
+                same_id = self._ids(new)[0].lower() == id_.lower()
+            except ArmError:
+                same_id = False
+        return dynamic.DiffResult(changes=bool(paths), replaces=replaces, stables=None,
+                                  delete_before_replace=bool(replaces) and same_id)
+
+    def update(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> dynamic.UpdateResult:
+        inputs = _plain(news)
+        _, parent = self._ids(inputs)
+        with self.store.locked():
+            self._check_failure("update", id_)
+            self._require_parent(parent, id_)
+            existing = self.store.load(id_)  # gone behind our back: a PUT creates it again
+            return dynamic.UpdateResult(outs=self._put("update", id_, parent, inputs, existing))
+
+    def delete(self, id_: str, props: dict[str, Any]) -> None:
+        with self.store.locked():
+            if self.store.delete(id_):
+                self.store.log("delete", id_, self.name)
+
+
+class TrafficSimulator(ArmSimulator):
+    """SIMULATED amlctl:azureml:EndpointTraffic: sets the traffic of the endpoint's document."""
+
+    def _apply(self, props: Mapping[str, Any]) -> dict[str, Any]:
+        inputs = _plain(props)
+        endpoint_id = str(inputs.get("endpointId", "")).rstrip("/")
+        arm_id = endpoint_id + "/traffic"
+        with self.store.locked():
+            self._check_failure("update", arm_id)
+            endpoint = self.store.load(endpoint_id)
+            if endpoint is None or not self.store.live(endpoint):
+                raise ArmError("ResourceNotFound", f"{_describe(endpoint_id)} not found ({endpoint_id})")
+            body = endpoint.setdefault("properties", {}).setdefault("properties", {})  # the ARM body's properties
+            if inputs.get("kind") == "batch":
+                names = [inputs["defaultDeployment"]] if inputs.get("defaultDeployment") else []
+            else:
+                names = sorted(set(inputs.get("traffic") or {}) | set(inputs.get("mirrorTraffic") or {}))
+            for name in names:
+                if not self.store.live(self.store.load(f"{endpoint_id}/deployments/{name}")):
+                    raise ArmError("ResourceNotFound", f"deployment '{name}' of {_describe(endpoint_id)} not found: "
+                                                       "traffic can only go to existing deployments")
+            if inputs.get("kind") == "batch":
+                body["defaults"] = {"deploymentName": inputs.get("defaultDeployment")}
+            else:
+                body["traffic"] = {k: int(v) for k, v in (inputs.get("traffic") or {}).items()}
+                if inputs.get("mirrorTraffic") or "mirrorTraffic" in body:
+                    body["mirrorTraffic"] = {k: int(v) for k, v in (inputs.get("mirrorTraffic") or {}).items()}
+            endpoint["updated"] = _now()
+            self.store.write(endpoint)
+            self.store.log("traffic", endpoint_id, self.name)
+        return inputs
+
+    def create(self, props: dict[str, Any]) -> dynamic.CreateResult:
+        outs = self._apply(props)
+        return dynamic.CreateResult(id_=str(outs.get("endpointId", "")).rstrip("/") + "/traffic", outs=outs)
+
+    def update(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> dynamic.UpdateResult:
+        return dynamic.UpdateResult(outs=self._apply(news))
+
+    def read(self, id_: str, props: dict[str, Any]) -> dynamic.ReadResult:
+        inputs = _plain(props)
+        endpoint_id = id_[:-len("/traffic")] if id_.endswith("/traffic") else str(inputs.get("endpointId", ""))
+        with self.store.locked():
+            endpoint = self.store.load(endpoint_id)
+            if endpoint is None or not self.store.live(endpoint):
+                return dynamic.ReadResult(id_="", outs={})
+        body = endpoint.get("properties", {}).get("properties", {})
+        outs = dict(inputs)
+        if inputs.get("kind") == "batch":
+            outs["defaultDeployment"] = (body.get("defaults") or {}).get("deploymentName")
+        else:
+            outs["traffic"] = body.get("traffic") or {}
+            if "mirrorTraffic" in inputs or body.get("mirrorTraffic"):
+                outs["mirrorTraffic"] = body.get("mirrorTraffic") or {}
+        return dynamic.ReadResult(id_=id_, outs=outs)
+
+    def diff(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> dynamic.DiffResult:
+        from controller.plan.immutable import forces_replace
+        old, new = _plain(olds), _plain(news)
+        # An empty mirror split and no mirror split are the same thing.
+        for side in (old, new):
+            if not side.get("mirrorTraffic"):
+                side.pop("mirrorTraffic", None)
+        paths = changed_paths(old, new)
+        replaces = [p for p in paths if forces_replace(self.type_token, p)]
+        return dynamic.DiffResult(changes=bool(paths), replaces=replaces, stables=None, delete_before_replace=False)
+
+    def delete(self, id_: str, props: dict[str, Any]) -> None:
+        # The endpoint (or its deletion) owns the traffic, as with the real EndpointTraffic.
+        return None
+
+
+# -- the resource classes ---------------------------------------------------------------------------
+class SimulatedResource(dynamic.Resource):
+    """A resource of the SIMULATED target. Subclasses (one per type token) come from `classes`."""
+
+    _type_token = ""
+    _state_dir = ""
+    _subscription = FAKE_SUBSCRIPTION
+
+    def __init__(self, resource_name: str, opts: pulumi.ResourceOptions | None = None, **kwargs: Any) -> None:
+        # Assets become plain {"$asset": {path, sha256}} values here: the engine sends a dynamic provider's
+        # diff hash-only assets, which the Python dynamic-provider host cannot read back.
+        props = {wire(k): _plain(v, False) for k, v in kwargs.items()}
+        simulator = TrafficSimulator if self._type_token == TRAFFIC else ArmSimulator
+        super().__init__(simulator(self._type_token, resource_name, self._state_dir, self._subscription),
+                         resource_name, props, opts)
+        # Outputs are attributes by wire name (identity, resourceGroupName); the program reads them by
+        # their Python name, as on the generated SDK classes.
+        for key in props:
+            alias = _snake(key)
+            if alias != key and alias not in ("id", "urn") and key in self.__dict__:
+                self.__dict__[alias] = self.__dict__[key]
+
+
+def classes(state_dir: Path | str, *, subscription: str | None = None) -> Callable[[str], type[SimulatedResource]]:
+    """What controller.program.build takes as `classes` for the SIMULATED local target: any type
+    token -> a dynamic resource class keeping its documents under `state_dir`.
+
+    `subscription` goes into the ids of resource groups and everything under them: pass the stack's
+    subscriptionId (graph.settings["subscriptionId"]) so ids match the ones the graph spells out."""
+    root = str(Path(state_dir).resolve())
+    sub = subscription or FAKE_SUBSCRIPTION
+    made: dict[str, type[SimulatedResource]] = {}
+
+    def cls_for(type_token: str) -> type[SimulatedResource]:
+        if type_token not in made:
+            package, module, name = _split(type_token)
+            attrs = {"_type_token": type_token, "_state_dir": root, "_subscription": sub,
+                     "__doc__": f"SIMULATED {type_token} (local target, documents under {root})."}
+            made[type_token] = types.new_class(name, (SimulatedResource,),
+                                               {"module": f"local/{package}/{module}", "name": name},
+                                               lambda ns: ns.update(attrs))
+        return made[type_token]
+
+    return cls_for
+
+
+# -- the graph, for the local target -----------------------------------------------------------------
+def client_config(subscription: str | None = None) -> dict[str, str]:
+    """The simulated deploying identity (what authorization.get_client_config returns on Azure)."""
+    return {"tenantId": SIM_TENANT, "subscriptionId": subscription or FAKE_SUBSCRIPTION,
+            "objectId": str(uuid.uuid5(NAMESPACE, "deployer-object")),
+            "clientId": str(uuid.uuid5(NAMESPACE, "deployer-client"))}
+
+
+def prepare(graph: Any) -> Any:
+    """The graph as the local target deploys it: `{"$clientConfig": field}` markers become the simulated
+    identity's values (the Pulumi program would otherwise invoke the azure-native provider for them)."""
+    from dataclasses import replace
+
+    from controller.render.graph import Graph
+    config = client_config(graph.settings.get("subscriptionId"))
+
+    def sub(v: Any) -> Any:
+        if isinstance(v, dict):
+            if len(v) == 1 and "$clientConfig" in v:
+                return config.get(v["$clientConfig"], str(uuid.uuid5(NAMESPACE, str(v["$clientConfig"]))))
+            return {k: sub(x) for k, x in v.items()}
+        if isinstance(v, list):
+            return [sub(x) for x in v]
+        return v
+
+    return Graph(graph.stack, tuple(replace(r, inputs=sub(dict(r.inputs))) for r in graph.resources), graph.settings)

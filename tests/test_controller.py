@@ -1,0 +1,115 @@
+"""`amlctl apply` end to end on the real Pulumi engine: the local simulation target, file backend,
+a git copy of the example estate, through the real CLI."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from conftest import REPO, amlctl
+
+
+def git(root: Path, *args: str) -> str:
+    env = {**os.environ, "GIT_AUTHOR_NAME": "Ada Reviewer", "GIT_AUTHOR_EMAIL": "ada@example.com",
+           "GIT_COMMITTER_NAME": "Ada Reviewer", "GIT_COMMITTER_EMAIL": "ada@example.com"}
+    return subprocess.run(["git", "-C", str(root), *args], check=True, capture_output=True, text=True,
+                          env=env).stdout.strip()
+
+
+@pytest.fixture
+def estate(tmp_path: Path, monkeypatch) -> Path:
+    root = tmp_path / "estate"
+    for part in ("manifests", "stacks"):
+        shutil.copytree(REPO / part, root / part)
+    shutil.copy(REPO / "Pulumi.yaml", root / "Pulumi.yaml")
+    (root / ".gitignore").write_text(".amlctl/\n")
+    git(root, "init", "-q", "-b", "main")
+    git(root, "add", "-A")
+    git(root, "commit", "-qm", "the estate")
+    monkeypatch.setenv("PULUMI_CONFIG_PASSPHRASE", "")
+    monkeypatch.delenv("AMLCTL_STATE_DIR", raising=False)
+    return root
+
+
+def commit(root: Path, rel: str, old: str, new: str, message: str) -> None:
+    path = root / rel
+    text = path.read_text()
+    assert old in text
+    path.write_text(text.replace(old, new, 1))
+    git(root, "commit", "-qam", message)
+
+
+def docs(root: Path) -> dict[str, dict]:
+    """The local target's simulated resources, by ARM-like id."""
+    out = {}
+    for f in (root / ".amlctl" / "local" / "sim").rglob("*.json"):
+        d = json.loads(f.read_text())
+        if "id" in d:
+            out[d["id"]] = d
+    return out
+
+
+def test_apply_from_nothing_then_nothing_then_an_in_place_update(estate: Path):
+    first = amlctl("apply", "--stack", "local", "--yes", cwd=estate)
+    assert first.code == 0, first.err + first.out
+    assert "+ 56 created" in first.out
+    created = docs(estate)
+    assert any(i.endswith("/computes/cpu-cluster") for i in created)
+    assert all(d.get("simulated") for d in created.values())
+
+    again = amlctl("apply", "--stack", "local", "--yes", cwd=estate)
+    assert again.code == 0
+    assert "engine was not started" in again.out
+
+    commit(estate, "manifests/compute.yaml", "max_instances: 4", "max_instances: 6", "scale the CPU cluster")
+    update = amlctl("apply", "--stack", "local", "--yes", cwd=estate)
+    assert update.code == 0, update.err
+    # cpu-cluster's size, and the amlctl-commit tag of the file's other two computes (tags follow
+    # the commit that last changed the manifest file).
+    assert "~ 3 updated" in update.out and "scale the CPU cluster" in update.out
+    cpu = next(d for i, d in docs(estate).items() if i.endswith("/computes/cpu-cluster"))
+    assert json.dumps(cpu).count('"maxNodeCount": 6') == 1
+
+
+def test_deletion_needs_allow_delete_and_a_dirty_tree_is_refused(estate: Path):
+    assert amlctl("apply", "--stack", "local", "--yes", cwd=estate).code == 0
+    (estate / "manifests/platform/serverless.yaml").unlink()
+    dirty = amlctl("apply", "--stack", "local", "--yes", cwd=estate)
+    assert dirty.code == 1 and "uncommitted changes" in dirty.err
+    git(estate, "commit", "-qam", "drop the serverless endpoint")
+    refused = amlctl("apply", "--stack", "local", "--yes", cwd=estate)
+    assert refused.code == 1 and "--allow-delete" in refused.err
+    assert any("serverlessEndpoints/llama-explainer" in i for i in docs(estate))  # nothing was deleted
+    done = amlctl("apply", "--stack", "local", "--yes", "--allow-delete", cwd=estate)
+    assert done.code == 0, done.err
+    assert not any("serverlessEndpoints/llama-explainer" in i for i in docs(estate))
+
+
+def test_a_protected_resource_is_never_deleted(estate: Path):
+    stack = estate / "stacks/Pulumi.local.yaml"
+    stack.write_text(stack.read_text().replace("amlctl:production: false", "amlctl:production: true"))
+    git(estate, "commit", "-qam", "treat local as production")
+    assert amlctl("apply", "--stack", "local", "--yes", cwd=estate).code == 0
+    (estate / "manifests/models/credit-model.yaml").unlink()
+    text = (estate / "manifests/endpoints/online-blue.yaml").read_text()
+    assert "credit-default:7" in text
+    for rel in ("manifests/endpoints/online-blue.yaml", "manifests/endpoints/online-green.yaml",
+                "manifests/endpoints/batch.yaml"):
+        p = estate / rel
+        p.write_text(p.read_text().replace("azureml:credit-default:7", "azureml:credit-default:6"))
+    git(estate, "commit", "-qam", "retire model 7")
+    refused = amlctl("apply", "--stack", "local", "--yes", "--allow-delete", cwd=estate)
+    assert refused.code == 1
+    assert "protected" in refused.err and "mlw-credit/model/credit-default@7" in refused.err
+
+
+def test_without_an_engine_apply_says_what_to_do(estate: Path, monkeypatch, tmp_path: Path):
+    monkeypatch.setenv("AMLCTL_PULUMI_ROOT", str(tmp_path / "no-engine"))
+    monkeypatch.setenv("PATH", "/usr/bin:/bin")
+    run = amlctl("apply", "--stack", "local", "--yes", cwd=estate)
+    assert run.code == 1
+    assert "scripts/build-pulumi-engine.sh" in run.err and "Traceback" not in run.err
