@@ -17,7 +17,7 @@ from controller.validate import validate
 def test_example_estate_is_valid_under_strict() -> None:
     report = validate(cwd=REPO, strict=True)
     assert [d.format() for d in report.diagnostics] == []
-    assert {s.name for s in report.stacks} == {"dev", "prod"}
+    assert {s.name for s in report.stacks} == {"dev", "prod", "local"}
 
 
 def test_every_kind_is_exercised() -> None:

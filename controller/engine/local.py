@@ -28,7 +28,12 @@ Each graph type token maps to a `pulumi.dynamic.Resource` subclass (Pulumi type
 - refresh: `read` returns the document on disk, so edits made behind the controller's back show
   up as drift; a missing document (or a missing parent) means the resource is gone.
 - delete: removes the document and, as ARM does, everything below it (a workspace's computes,
-  an account's containers and blobs, role assignments scoped to it).
+  an account's containers and blobs, role assignments scoped to it). Deleting what is not there
+  succeeds, as ARM's DELETE does.
+- update keeps what ARM owns (an endpoint's traffic, SERVER_SET) and recreates a document that
+  vanished (a PUT is an upsert); `created` survives updates.
+- assets (Blob sources) are stored as {"$asset": {"path", "sha256"}}: they reach the provider as
+  such, since the engine hands dynamic providers hash-only assets in diff.
 - computed outputs: `id`, and for inputs with a system-assigned identity `identity.principalId`
   and `identity.tenantId` (deterministic GUIDs from the id).
 - secrets: values under `SECRET_PATHS` (connection credentials) are never written to disk; the
@@ -45,8 +50,9 @@ Layout of the state directory:
 
     <state_dir>/
       arm/<ARM id, lower-cased, one directory per segment>.json   one document per resource, e.g.
-          arm/subscriptions/<sub>/resourcegroups/rg-x/providers/microsoft.machinelearningservices/workspaces/mlw-x.json
-          arm/subscriptions/<sub>/resourcegroups/rg-x/providers/microsoft.machinelearningservices/workspaces/mlw-x/computes/cpu.json
+          arm/subscriptions/<sub>/resourcegroups/rg/providers/microsoft.machinelearningservices/workspaces/w.json
+          arm/subscriptions/<sub>/resourcegroups/rg/providers/microsoft.machinelearningservices/workspaces/w/computes/c.json
+          (blob names, after .../containers/<c>/blobs/, keep their case: they are case-sensitive)
       operations.jsonl   one line per create/update/delete/traffic the simulated ARM performed
       .lock              taken (flock) around every operation
 
@@ -94,6 +100,7 @@ NAMESPACE = uuid.UUID("5d1c0a8e-8f7b-4c43-9a55-1b0c5e3e9f10")  # for the simulat
 SIM_TENANT = str(uuid.uuid5(NAMESPACE, "tenant"))
 TRAFFIC = "amlctl:azureml:EndpointTraffic"
 ML = "azure-native:machinelearningservices:"
+_SIG_KEY, _SECRET_SIG = "4dabf18193072939515e22adb298388d", "1b47061264138c4ac30d75fd1eb44270"  # pulumi rpc
 
 _RG = "/subscriptions/{subscription}/resourceGroups/{resourceGroupName}"
 _WS = _RG + "/providers/Microsoft.MachineLearningServices/workspaces/{workspaceName}"
@@ -136,7 +143,8 @@ ID_TEMPLATES: dict[str, tuple[str, str | None]] = {
     "azure-native:keyvault:Vault": (_RG + "/providers/Microsoft.KeyVault/vaults/{vaultName}", None),
     "azure-native:operationalinsights:Workspace": (
         _RG + "/providers/Microsoft.OperationalInsights/workspaces/{workspaceName}", None),
-    "azure-native:applicationinsights:Component": (_RG + "/providers/Microsoft.Insights/components/{resourceName}", None),
+    "azure-native:applicationinsights:Component": (
+        _RG + "/providers/Microsoft.Insights/components/{resourceName}", None),
     "azure-native:containerregistry:Registry": (
         _RG + "/providers/Microsoft.ContainerRegistry/registries/{registryName}", None),
     # The scope may live outside the estate (another team's storage account): not checked.
@@ -353,8 +361,9 @@ class Store:
         """Every document, in path order."""
         if not self.arm.exists():
             return []
+        # Names starting with "." are temporary files and trees on their way out.
         return [json.loads(p.read_text(encoding="utf-8")) for p in sorted(self.arm.rglob("*.json"))
-                if not p.name.startswith(".")]
+                if not any(part.startswith(".") for part in p.relative_to(self.arm).parts)]
 
     def log(self, op: str, arm_id: str, name: str) -> None:
         line = json.dumps({"at": _now(), "op": op, "id": arm_id, "name": name}, sort_keys=True)
@@ -371,6 +380,8 @@ def _plain(value: Any, top: bool = True) -> Any:
     """Inputs as JSON, without the engine's `__provider`: assets become {"$asset": {...}} markers (with
     the file's sha256), like the graph's."""
     if isinstance(value, dict):
+        if value.get(_SIG_KEY) == _SECRET_SIG:  # a secret the engine handed over wrapped: its value
+            return _plain(value.get("value"), top)
         return {k: _plain(v, False) for k, v in value.items() if not (top and k.startswith("__"))}
     if isinstance(value, (list, tuple)):
         return [_plain(v, False) for v in value]
@@ -444,7 +455,7 @@ def _secret_marker(arm_id: str, value: Any) -> dict[str, Any]:
 
 
 def _map_leaves(value: Any, fn: Callable[[Any, str], Any], path: str = "") -> Any:
-    if isinstance(value, dict):
+    if not _leafish(value):
         return {k: _map_leaves(v, fn, f"{path}.{k}" if path else k) for k, v in value.items()}
     return fn(value, path)
 
