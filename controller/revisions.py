@@ -109,3 +109,42 @@ def plan_revisions(root: Path, stack: str, *, base: str | None = None, head: str
     result = P.diff(base_side.graph, head_side.graph, base_label=base_side.label, head_label=head_side.label)
     result.diagnostics = sorted(set(result.diagnostics) | {d for d in head_side.diagnostics})
     return result, result.diagnostics
+
+
+def stacks_at(root: Path, rev: str | None) -> list[str]:
+    """Stack names (stacks/Pulumi.<name>.yaml) in the working tree or at a commit."""
+    from controller.stacks import STACK_FILE
+    if rev is None:
+        names = [p.name for p in (root / "stacks").glob("Pulumi.*.y*ml")] if (root / "stacks").exists() else []
+    else:
+        try:
+            names = gitrev.git(root, "ls-tree", "--name-only", rev, "stacks/").split()
+        except gitrev.GitError:
+            names = []
+    return sorted({m.group(1) for n in names if (m := STACK_FILE.match(Path(n).name))})
+
+
+def changed_stacks(root: Path, *, base: str | None = None, head: str | None = None) -> list[dict]:
+    """For a CI matrix: each stack at head, and whether its rendered graph differs from base's.
+    A stack that does not render at head is listed as changed, so CI runs (and fails) its plan."""
+    try:
+        head_sha = gitrev.resolve(root, head) if head else None
+        if base is None:
+            base = gitrev.merge_base(root, gitrev.default_branch(root), head_sha or "HEAD")
+        base_sha = gitrev.resolve(root, base)
+    except gitrev.GitError as e:
+        raise RevisionError(str(e))
+    out = []
+    for name in stacks_at(root, head_sha):
+        after = render_stack(root, name, rev=head_sha)
+        before = render_stack(root, name, rev=base_sha, allow_missing_stack=True)
+        if after.graph is None:
+            reason = "does not render at head"
+        elif before.graph is None:
+            reason = "does not render at base"
+        elif before.graph.digest() != after.graph.digest():
+            reason = "graph differs"
+        else:
+            reason = ""
+        out.append({"stack": name, "changed": bool(reason), "reason": reason or "unchanged"})
+    return out

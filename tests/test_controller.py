@@ -113,3 +113,60 @@ def test_without_an_engine_apply_says_what_to_do(estate: Path, monkeypatch, tmp_
     run = amlctl("apply", "--stack", "local", "--yes", cwd=estate)
     assert run.code == 1
     assert "scripts/build-pulumi-engine.sh" in run.err and "Traceback" not in run.err
+
+
+def sim_doc(root: Path, suffix: str) -> Path:
+    return next(p for p in (root / ".amlctl" / "local" / "sim").rglob("*.json") if p.as_posix().endswith(suffix))
+
+
+def test_drift_is_detected_with_the_property_named_and_fix_heals_it(estate: Path):
+    assert amlctl("apply", "--stack", "local", "--yes", cwd=estate).code == 0
+    clean = amlctl("drift", "--stack", "local", cwd=estate)
+    assert clean.code == 0 and "No drift" in clean.out
+    path = sim_doc(estate, "/computes/cpu-cluster.json")
+    doc = json.loads(path.read_text())
+    doc["properties"]["properties"]["properties"]["scaleSettings"]["maxNodeCount"] = 40  # behind our back
+    path.write_text(json.dumps(doc))
+    drifted = amlctl("drift", "--stack", "local", "--output", "json", cwd=estate)
+    assert drifted.code == 2, drifted.err
+    found = json.loads(drifted.out)["drifted"]
+    assert [d["name"] for d in found] == ["mlw-credit/compute/cpu-cluster"]
+    assert "properties.properties.scaleSettings.maxNodeCount" in found[0]["properties"]
+    fixed = amlctl("drift", "--stack", "local", "--fix", cwd=estate)
+    assert fixed.code == 0, fixed.err
+    assert json.loads(path.read_text())["properties"]["properties"]["properties"]["scaleSettings"]["maxNodeCount"] == 4
+    assert amlctl("drift", "--stack", "local", cwd=estate).code == 0
+
+
+def test_history_joins_updates_with_git(estate: Path):
+    assert amlctl("apply", "--stack", "local", "--yes", cwd=estate).code == 0
+    commit(estate, "manifests/compute.yaml", "max_instances: 4", "max_instances: 6", "scale the CPU cluster")
+    assert amlctl("apply", "--stack", "local", "--yes", cwd=estate).code == 0
+    run = amlctl("history", "--stack", "local", "--output", "json", cwd=estate)
+    assert run.code == 0, run.err
+    updates = json.loads(run.out)
+    assert [u["result"] for u in updates] == ["succeeded", "succeeded"]
+    assert updates[0]["author"] == "Ada Reviewer <ada@example.com>"
+    assert updates[0]["commit"] == git(estate, "rev-parse", "HEAD")
+    assert updates[0]["changes"].get("update") == 3 and updates[1]["changes"].get("create") == 56
+
+
+def test_destroy_is_guarded_by_the_stack_name(estate: Path):
+    assert amlctl("apply", "--stack", "local", "--yes", cwd=estate).code == 0
+    wrong = amlctl("destroy", "--stack", "local", "--yes-destroy-stack", "prod", cwd=estate)
+    assert wrong.code == 2 and sim_doc(estate, "/computes/cpu-cluster.json").exists()
+    unconfirmed = amlctl("destroy", "--stack", "local", cwd=estate)  # no terminal, no confirmation
+    assert unconfirmed.code == 2
+    done = amlctl("destroy", "--stack", "local", "--yes-destroy-stack", "local", cwd=estate)
+    assert done.code == 0, done.err
+    assert not list((estate / ".amlctl" / "local" / "sim").rglob("computes/*.json"))
+
+
+def test_changed_lists_the_stacks_a_change_touches(estate: Path):
+    commit(estate, "stacks/Pulumi.prod.yaml", "spec: {instance_count: 3}", "spec: {instance_count: 4}",
+           "prod serves from four replicas")
+    run = amlctl("changed", "--base", "main~0", "--head", "HEAD", "--output", "json", cwd=estate)
+    assert run.code == 0, run.err
+    assert json.loads(run.out)["stacks"] == []  # main is HEAD here: nothing differs
+    run = amlctl("changed", "--base", "HEAD~1", "--head", "HEAD", "--output", "json", cwd=estate)
+    assert json.loads(run.out)["stacks"] == ["prod"]

@@ -204,6 +204,92 @@ def apply_cmd(stack: str, allow_delete: bool, allow_dirty: bool, yes: bool) -> N
     click.echo(f"applied: {out.changes or 'no changes'}  ({out.message})")
 
 
+@cli.command("drift")
+@click.option("-s", "--stack", required=True, metavar="NAME")
+@click.option("--fix", is_flag=True, help="Apply the manifests back over what drifted.")
+@click.option("-o", "--output", "fmt", type=click.Choice(("text", "json")), default="text", show_default=True)
+def drift_cmd(stack: str, fix: bool, fmt: str) -> None:
+    """Compare the cloud (or the simulation) with the last applied state. Exit 0 when nothing
+    drifted, 2 when something did (0 after a successful --fix), 1 on error."""
+    import json as _json
+
+    from controller.engine import operations
+
+    drifted, fixed = _engine_call(operations.drift, _repo_root(), stack, fix=fix)
+    if fmt == "json":
+        click.echo(_json.dumps({"stack": stack, "drifted": [d.__dict__ | {"properties": list(d.properties)}
+                                                            for d in drifted], "fixed": fixed is not None},
+                               indent=2, sort_keys=True))
+    else:
+        for d in drifted:
+            props = f": {', '.join(d.properties)}" if d.properties else ""
+            click.echo(f"drifted  {d.name}  ({d.op}){props}")
+        click.echo(f"{len(drifted)} resource(s) drifted in stack {stack}" if drifted else f"No drift in stack {stack}.")
+        if fixed is not None:
+            click.echo(f"fixed: {fixed.changes}")
+    sys.exit(2 if drifted and fixed is None else 0)
+
+
+@cli.command("history")
+@click.option("-s", "--stack", required=True, metavar="NAME")
+@click.option("-o", "--output", "fmt", type=click.Choice(("text", "json")), default="text", show_default=True)
+def history_cmd(stack: str, fmt: str) -> None:
+    """Each past update of the stack: time, result, commit, author and resource changes."""
+    import json as _json
+
+    from controller.engine import operations
+
+    updates = _engine_call(operations.history, _repo_root(), stack)
+    if fmt == "json":
+        click.echo(_json.dumps([u.__dict__ for u in updates], indent=2, sort_keys=True))
+        return
+    for u in updates:
+        changes = ", ".join(f"{k} {v}" for k, v in sorted(u.changes.items()) if k != "same") or "no changes"
+        who = f" {u.commit[:12]} {u.author}" if u.commit and u.author else ""
+        click.echo(f"#{u.version} {u.started} {u.kind} {u.result}{who}: {changes}  [{u.message}]")
+
+
+@cli.command("destroy")
+@click.option("-s", "--stack", required=True, metavar="NAME")
+@click.option("--yes-destroy-stack", metavar="NAME", help="Confirm without a prompt by repeating the stack name.")
+def destroy_cmd(stack: str, yes_destroy_stack: str | None) -> None:
+    """Delete every resource of the stack. Guarded: type the stack name, or pass
+    --yes-destroy-stack NAME. Protected resources make it fail (unprotect them first)."""
+    from controller.engine import operations
+
+    if yes_destroy_stack is not None:
+        if yes_destroy_stack != stack:
+            raise click.UsageError(f"--yes-destroy-stack {yes_destroy_stack!r} does not name the stack {stack!r}")
+    elif not sys.stdin.isatty():
+        raise click.UsageError("destroy needs --yes-destroy-stack NAME when not run from a terminal")
+    elif click.prompt(f"Type the stack name to destroy every resource of {stack}") != stack:
+        raise click.UsageError("the name typed is not the stack's: nothing destroyed")
+    out = _engine_call(operations.destroy, _repo_root(), stack, on_output=click.echo)
+    click.echo(f"destroyed: {out.changes or 'nothing'}")
+
+
+@cli.command("changed")
+@click.option("--base", metavar="REV", help="Default: the merge base with the default branch.")
+@click.option("--head", metavar="REV", help="Default: the working tree.")
+@click.option("-o", "--output", "fmt", type=click.Choice(("text", "json")), default="text", show_default=True)
+def changed_cmd(base: str | None, head: str | None, fmt: str) -> None:
+    """The stacks whose rendered graph differs between two revisions (for a CI matrix)."""
+    import json as _json
+
+    from controller.revisions import RevisionError, changed_stacks
+
+    try:
+        rows = changed_stacks(_repo_root(), base=base, head=head)
+    except RevisionError as exc:
+        raise click.UsageError(str(exc)) from None
+    if fmt == "json":
+        click.echo(_json.dumps({"stacks": [r["stack"] for r in rows if r["changed"]], "details": rows},
+                               indent=2, sort_keys=True))
+    else:
+        for r in rows:
+            click.echo(f"{'changed' if r['changed'] else 'same':8} {r['stack']}  ({r['reason']})")
+
+
 @cli.group()
 def schema() -> None:
     """The JSON Schemas of manifests and stack files."""

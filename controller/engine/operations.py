@@ -167,3 +167,94 @@ def apply(root: Path, stack: str, *, allow_delete: bool = False, allow_dirty: bo
     _record(root, stack, graph, commit["commit"] if commit else None)
     changes = {k: v for k, v in (result.summary.resource_changes or {}).items() if k != "same"}
     return Outcome(True, changes, plan, message)
+
+
+# -- drift, history, destroy ------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Drifted:
+    name: str  # graph (Pulumi) name
+    type: str
+    op: str  # what the engine would do to put it back: update, create (gone), replace
+    properties: tuple[str, ...]  # the inputs that differ
+
+
+def _graph_name(urn: str) -> str:
+    return urn.split("::")[-1]
+
+
+def drift(root: Path, stack: str, *, fix: bool = False,
+          on_output: Callable[[str], None] | None = None) -> tuple[list[Drifted], Outcome | None]:
+    """Refresh in preview mode: what differs between the cloud (or the simulation) and the last
+    applied state. With `fix`, apply the manifests back over it."""
+    from pulumi.automation import events as ev
+    graph = _render(root, stack)
+    st = open_stack(root, stack, graph, find_engine())
+    found: dict[str, Drifted] = {}
+
+    def event(e: ev.EngineEvent) -> None:
+        pre = e.resource_pre_event
+        if pre is None or pre.metadata.op in (ev.OpType.SAME, ev.OpType.READ, ev.OpType.REFRESH):
+            return
+        meta = pre.metadata
+        if meta.type == "pulumi:pulumi:Stack":
+            return
+        # Providers report changed properties in `diffs`, `keys` or `detailed_diff`; dynamic
+        # providers report none, so also compare the refreshed state with the desired inputs.
+        names = set(meta.diffs or ()) | set(meta.keys or ()) | set((meta.detailed_diff or {}).keys())
+        if meta.old is not None and meta.new is not None:
+            wanted = meta.new.inputs or {}
+            have = {k: v for k, v in (meta.old.outputs or {}).items() if k in wanted}
+            # Only what the manifests set: outputs Azure computes (principalId, ...) are not drift.
+            names |= {c.path for c in P.property_changes(meta.type, have, wanted) if c.after is not None}
+        diffs = tuple(sorted(names))
+        found[meta.urn] = Drifted(_graph_name(meta.urn), meta.type, str(meta.op.value), diffs)
+
+    st.preview(refresh=True, on_event=event, diff=True, color="never")
+    drifted = sorted(found.values(), key=lambda d: d.name)
+    if not fix or not drifted:
+        return drifted, None
+    result = st.up(refresh=True, on_output=on_output, message="amlctl drift --fix", color="never")
+    _record(root, stack, graph, None)
+    return drifted, Outcome(True, {k: v for k, v in (result.summary.resource_changes or {}).items() if k != "same"})
+
+
+@dataclass(frozen=True)
+class Update:
+    version: int
+    kind: str
+    result: str
+    started: str
+    message: str
+    changes: dict
+    commit: str | None
+    author: str | None
+
+
+def history(root: Path, stack: str) -> list[Update]:
+    """Each past update of the stack, newest first, joined with git log through its commit."""
+    graph = _render(root, stack)
+    st = open_stack(root, stack, graph, find_engine())
+    out = []
+    for u in st.history():
+        commit = author = None
+        msg = u.message or ""
+        if msg.startswith("amlctl apply ") and ":" in msg:
+            short = msg[len("amlctl apply "):].split(":", 1)[0].strip()
+            try:
+                info = gitrev.commit_info(root, short)
+                commit, author = info["commit"], info["author"]
+            except gitrev.GitError:
+                commit = short
+        out.append(Update(u.version, u.kind, u.result, str(u.start_time), msg, dict(u.resource_changes or {}),
+                          commit, author))
+    return out
+
+
+def destroy(root: Path, stack: str, on_output: Callable[[str], None] | None = None) -> Outcome:
+    graph = _render(root, stack)
+    st = open_stack(root, stack, graph, find_engine())
+    result = st.destroy(on_output=on_output, color="never", message=f"amlctl destroy {stack}")
+    record = state_dir(root, stack) / "last-applied.json"
+    if record.exists():
+        record.unlink()
+    return Outcome(True, {k: v for k, v in (result.summary.resource_changes or {}).items() if k != "same"})

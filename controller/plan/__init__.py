@@ -181,6 +181,13 @@ def _bump(r: Resource, fields: str) -> Diagnostic:
                       "from the content)", r.subject)
 
 
+def property_changes(type_: str, before: Mapping[str, Any], after: Mapping[str, Any]) -> tuple[PropertyChange, ...]:
+    """Leaf-level differences between two input documents of one resource type."""
+    out: list[PropertyChange] = []
+    _walk(before, after, "", type_, out)
+    return tuple(out)
+
+
 def _props(before: Mapping[str, Any], after: Mapping[str, Any], r: Resource) -> tuple[PropertyChange, ...]:
     out: list[PropertyChange] = []
     _walk(before, after, "", r.type, out)
