@@ -170,3 +170,31 @@ def test_changed_lists_the_stacks_a_change_touches(estate: Path):
     assert json.loads(run.out)["stacks"] == []  # main is HEAD here: nothing differs
     run = amlctl("changed", "--base", "HEAD~1", "--head", "HEAD", "--output", "json", cwd=estate)
     assert json.loads(run.out)["stacks"] == ["prod"]
+
+
+def test_two_applies_of_one_stack_at_once_one_fails_cleanly_and_nothing_is_corrupted(estate: Path):
+    import sys
+    env = {**os.environ, "AMLCTL_SIM_SLOW": "mlw-credit/compute/cpu-cluster:8"}
+    env.pop("AMLCTL_DEBUG", None)
+    first = subprocess.Popen([sys.executable, "-m", "controller", "apply", "--stack", "local", "--yes"], cwd=estate,
+                             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        lock = estate / ".amlctl" / "local" / "backend" / ".pulumi" / "locks"
+        import time
+        deadline = time.time() + 60
+        while time.time() < deadline and not (lock.exists() and any(lock.rglob("*.json"))):
+            time.sleep(0.2)
+        assert lock.exists(), "the first apply never took the stack lock"
+        second = amlctl("apply", "--stack", "local", "--yes", cwd=estate)
+        assert second.code == 1
+        assert "another update of this stack is running" in second.err and "Traceback" not in second.err
+        assert "created by" in second.err and "(pid " in second.err  # it names the lock holder
+        # The second apply started nothing: the first one still completes in full.
+        out, err = first.communicate(timeout=300)
+    finally:
+        if first.poll() is None:
+            first.kill()
+    assert first.returncode == 0, err
+    assert "+ 56 created" in out
+    again = amlctl("apply", "--stack", "local", "--yes", cwd=estate)
+    assert again.code == 0 and "engine was not started" in again.out

@@ -95,6 +95,9 @@ except ImportError:  # pragma: no cover
     fcntl = None  # type: ignore[assignment]
 
 FAIL_ENV = "AMLCTL_SIM_FAIL"
+# "<Pulumi name or ARM id suffix>:<seconds>": that resource's create/update takes this long, so tests
+# can hold an update open (to try a second one at once, or to interrupt it).
+SLOW_ENV = "AMLCTL_SIM_SLOW"
 FAKE_SUBSCRIPTION = "00000000-0000-0000-0000-000000000000"
 NAMESPACE = uuid.UUID("5d1c0a8e-8f7b-4c43-9a55-1b0c5e3e9f10")  # for the simulation's deterministic GUIDs
 SIM_TENANT = str(uuid.uuid5(NAMESPACE, "tenant"))
@@ -522,6 +525,10 @@ class ArmSimulator(dynamic.ResourceProvider):
                                                f"simulated ARM in {self.state_dir})")
 
     def _check_failure(self, op: str, arm_id: str) -> None:
+        slow, _, seconds = os.environ.get(SLOW_ENV, "").rpartition(":")
+        if slow and (slow == self.name or arm_id.lower().endswith("/" + slow.strip("/").lower())):
+            import time
+            time.sleep(float(seconds))
         entry = _failing(self.name, arm_id)
         if entry:
             raise ArmError("InternalServerError", f"simulated failure ({FAIL_ENV}={entry}) on {op} of {arm_id}")
