@@ -45,36 +45,62 @@ def describe(root: Path, rev: str | None) -> str:
 def render_stack(root: Path, stack: str, *, strict: bool = False, rev: str | None = None,
                  commits: dict[str, str] | None = None, allow_missing_stack: bool = False) -> Side:
     """Validate and render the estate for `stack`, from the working tree (rev=None) or a commit."""
+    return render_stacks(root, [stack], strict=strict, rev=rev, commits=commits,
+                         allow_missing_stack=allow_missing_stack)[stack]
+
+
+def render_stacks(root: Path, stacks: list[str], *, strict: bool = False, rev: str | None = None,
+                  commits: dict[str, str] | None = None, allow_missing_stack: bool = False) -> dict[str, Side]:
+    """Several stacks of one revision: the revision is read, validated and dated once."""
     label = describe(root, rev)
     if rev is None:
-        return _render_dir(root, root, stack, strict, rev, commits, label, allow_missing_stack)
+        return _render_dir(root, root, stacks, strict, rev, commits, label, allow_missing_stack)
     with tempfile.TemporaryDirectory(prefix="amlctl-rev-") as tmp:
         scratch = Path(tmp)
         try:
             gitrev.materialize(root, rev, scratch, ["."])
         except gitrev.GitError as e:
-            return Side(label, None, [error("", 0, 0, "P002", f"cannot read revision {rev}: {e}")])
-        return _render_dir(root, scratch, stack, strict, rev, commits, label, allow_missing_stack)
+            return {s: Side(label, None, [error("", 0, 0, "P002", f"cannot read revision {rev}: {e}")]) for s in stacks}
+        return _render_dir(root, scratch, stacks, strict, rev, commits, label, allow_missing_stack)
 
 
-def _render_dir(repo: Path, tree: Path, stack: str, strict: bool, rev: str | None, commits: dict | None,
-                label: str, allow_missing_stack: bool) -> Side:
+def _render_dir(repo: Path, tree: Path, stacks: list[str], strict: bool, rev: str | None, commits: dict | None,
+                label: str, allow_missing_stack: bool) -> dict[str, Side]:
+    out: dict[str, Side] = {}
+    present = [s for s in stacks if (tree / "stacks").exists() and any((tree / "stacks").glob(f"Pulumi.{s}.y*ml"))]
+    for stack in stacks:
+        if stack not in present:
+            out[stack] = (Side(label, Graph(stack, ())) if allow_missing_stack else
+                          Side(label, None, [error("stacks", 0, 0, "P002",
+                                                   f"no stack file stacks/Pulumi.{stack}.yaml at {label}")]))
+    if not present:
+        return out
     paths = [str(tree / p) for p in TRACKED if (tree / p).exists()]
-    if not (tree / "stacks").exists() or not any((tree / "stacks").glob(f"Pulumi.{stack}.y*ml")):
-        if allow_missing_stack:
-            return Side(label, Graph(stack, ()))
-        return Side(label, None, [error("stacks", 0, 0, "P002", f"no stack file stacks/Pulumi.{stack}.yaml at {label}")])
     report = validate(paths or None, cwd=tree, root=tree, strict=strict)
-    diags = [d for d in report.diagnostics if d.stack in ("", stack)]
-    if any(d.severity is Severity.ERROR for d in diags):
-        return Side(label, None, diags)
-    st = next((s for s in report.stacks if s.name == stack), None)
-    if st is None:
-        return Side(label, None, diags + [error("stacks", 0, 0, "P002", f"no stack {stack!r} at {label}")])
     if commits is None:
         commits = gitrev.last_commits(repo, rev, TRACKED) if gitrev.is_repository(repo) else {}
-    rendered: Rendered = render(report.overlaid[stack], st, root=tree, commits=commits)
-    return Side(label, rendered.graph, diags + rendered.diagnostics)
+    for stack in present:
+        diags = [d for d in report.diagnostics if d.stack in ("", stack)]
+        st = next((s for s in report.stacks if s.name == stack), None)
+        if any(d.severity is Severity.ERROR for d in diags) or st is None:
+            out[stack] = Side(label, None, diags if st else diags + [
+                error("stacks", 0, 0, "P002", f"no stack {stack!r} at {label}")])
+            continue
+        rendered: Rendered = render(report.overlaid[stack], st, root=tree, commits=commits)
+        out[stack] = Side(label, rendered.graph, diags + rendered.diagnostics)
+    return out
+
+
+def _revisions(root: Path, base: str | None, head: str | None) -> tuple[str, str | None]:
+    """(base commit, head commit or None for the working tree); base defaults to the merge base
+    with the default branch."""
+    try:
+        head_sha = gitrev.resolve(root, head) if head else None
+        if base is None:
+            base = gitrev.merge_base(root, gitrev.default_branch(root), head_sha or "HEAD")
+        return gitrev.resolve(root, base), head_sha
+    except gitrev.GitError as e:
+        raise RevisionError(str(e))
 
 
 def plan_revisions(root: Path, stack: str, *, base: str | None = None, head: str | None = None,
@@ -83,31 +109,28 @@ def plan_revisions(root: Path, stack: str, *, base: str | None = None, head: str
     (default: the working tree); `from_scratch` plans from nothing (what a first apply creates).
     Returns (plan, diagnostics); plan is None when a side fails."""
     if from_scratch:
-        head_sha = gitrev.resolve(root, head) if head else None
-        head_side = render_stack(root, stack, strict=strict, rev=head_sha)
-        if head_side.graph is None:
-            return None, head_side.diagnostics
-        result = P.diff(None, head_side.graph, base_label="nothing (first apply)", head_label=head_side.label)
-        result.diagnostics = sorted(set(result.diagnostics) | set(head_side.diagnostics))
-        return result, result.diagnostics
-    try:
-        head_sha = gitrev.resolve(root, head) if head else None
-        if base is None:
-            base = gitrev.merge_base(root, gitrev.default_branch(root), head_sha or "HEAD")
-        base_sha = gitrev.resolve(root, base)
-    except gitrev.GitError as e:
-        raise RevisionError(str(e))
+        try:
+            base_sha, head_sha = None, (gitrev.resolve(root, head) if head else None)
+        except gitrev.GitError as e:
+            raise RevisionError(str(e))
+    else:
+        base_sha, head_sha = _revisions(root, base, head)
     head_side = render_stack(root, stack, strict=strict, rev=head_sha)
     if head_side.graph is None:
         return None, head_side.diagnostics
-    base_side = render_stack(root, stack, strict=False, rev=base_sha, allow_missing_stack=True)
-    if base_side.graph is None:
-        msgs = [d for d in base_side.diagnostics if d.severity is Severity.ERROR]
-        first = msgs[0].format() if msgs else "it does not render"
-        return None, [error("", 0, 0, "P002", f"the base revision {base_side.label} cannot be rendered for stack "
-                            f"{stack!r} ({len(msgs)} error(s), first: {first}); pass --base to pick another")]
-    result = P.diff(base_side.graph, head_side.graph, base_label=base_side.label, head_label=head_side.label)
-    result.diagnostics = sorted(set(result.diagnostics) | {d for d in head_side.diagnostics})
+    if base_sha is None:
+        base_graph, base_label = None, "nothing (first apply)"
+    else:
+        base_side = render_stack(root, stack, strict=False, rev=base_sha, allow_missing_stack=True)
+        if base_side.graph is None:
+            msgs = [d for d in base_side.diagnostics if d.severity is Severity.ERROR]
+            first = msgs[0].format() if msgs else "it does not render"
+            return None, [error("", 0, 0, "P002", f"the base revision {base_side.label} cannot be rendered for "
+                                f"stack {stack!r} ({len(msgs)} error(s), first: {first}); pass --base to pick "
+                                "another")]
+        base_graph, base_label = base_side.graph, base_side.label
+    result = P.diff(base_graph, head_side.graph, base_label=base_label, head_label=head_side.label)
+    result.diagnostics = sorted(set(result.diagnostics) | set(head_side.diagnostics))
     return result, result.diagnostics
 
 
@@ -127,17 +150,13 @@ def stacks_at(root: Path, rev: str | None) -> list[str]:
 def changed_stacks(root: Path, *, base: str | None = None, head: str | None = None) -> list[dict]:
     """For a CI matrix: each stack at head, and whether its rendered graph differs from base's.
     A stack that does not render at head is listed as changed, so CI runs (and fails) its plan."""
-    try:
-        head_sha = gitrev.resolve(root, head) if head else None
-        if base is None:
-            base = gitrev.merge_base(root, gitrev.default_branch(root), head_sha or "HEAD")
-        base_sha = gitrev.resolve(root, base)
-    except gitrev.GitError as e:
-        raise RevisionError(str(e))
+    base_sha, head_sha = _revisions(root, base, head)
+    names = stacks_at(root, head_sha)
+    heads = render_stacks(root, names, rev=head_sha)
+    bases = render_stacks(root, names, rev=base_sha, allow_missing_stack=True)
     out = []
-    for name in stacks_at(root, head_sha):
-        after = render_stack(root, name, rev=head_sha)
-        before = render_stack(root, name, rev=base_sha, allow_missing_stack=True)
+    for name in names:
+        after, before = heads[name], bases[name]
         if after.graph is None:
             reason = "does not render at head"
         elif before.graph is None:

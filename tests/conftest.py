@@ -49,3 +49,24 @@ def repo(tmp_path: Path):
     def make(files: dict[str, str | bytes]) -> Path:
         return write_tree(tmp_path / "repo", files)
     return make
+
+
+def git(root: Path, *args: str) -> str:
+    """git in a test repository, as a fixed author."""
+    env = {**os.environ, "GIT_AUTHOR_NAME": "Ada Reviewer", "GIT_AUTHOR_EMAIL": "ada@example.com",
+           "GIT_COMMITTER_NAME": "Ada Reviewer", "GIT_COMMITTER_EMAIL": "ada@example.com"}
+    return subprocess.run(["git", "-C", str(root), *args], check=True, capture_output=True, text=True,
+                          env=env).stdout.strip()
+
+
+def git_estate(root: Path) -> Path:
+    """A git repository holding a copy of the example estate, committed on main."""
+    import shutil
+    for part in ("manifests", "stacks"):
+        shutil.copytree(REPO / part, root / part)
+    shutil.copy(REPO / "Pulumi.yaml", root / "Pulumi.yaml")
+    (root / ".gitignore").write_text(".amlctl/\n")
+    git(root, "init", "-q", "-b", "main")
+    git(root, "add", "-A")
+    git(root, "commit", "-qm", "the estate")
+    return root

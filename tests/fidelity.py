@@ -39,7 +39,7 @@ FIDELITY_WORKSPACE = "fidelity/workspace.yaml"  # synthetic: the corpus files' w
 # -- per kind: how azure-ai-ml loads it and builds its REST body; how ours maps back --------------
 @dataclass(frozen=True)
 class KindSpec:
-    loader: str  # azure.ai.ml load_* function
+    loader: str | Callable[..., Any]  # an azure.ai.ml load_* name, or a function taking (source, relative_origin)
     rest: Callable[[Any, Manifest], Any]  # entity -> REST model
     main: Callable[[Manifest, dict[str, Resource]], Resource | None]  # the manifest's main resource
     back: Callable[[Resource], dict[str, Any]]  # our inputs in the REST body's shape
@@ -53,6 +53,27 @@ def _wrapped(r: Resource) -> dict[str, Any]:
     """Inputs of resources whose ARM body is {location, identity, sku, kind, tags, properties}."""
     keep = ("properties", "location", "identity", "sku", "kind", "tags")
     return {k: v for k, v in r.inputs.items() if k in keep}
+
+
+def _placeholder(ref: Any) -> str:
+    return f"<secret {yaml.safe_dump(ref, default_flow_style=True).strip()}>"
+
+
+def secrets_to_placeholders(value: Any) -> Any:
+    """azure-ai-ml refuses secret references where it wants a string: both amlctl's markers
+    ({"$secret": {"config": K}}) and the manifest's references ({secret_config: K}) become the same
+    "<secret {secret_config: K}>", so equal means the secret lands where azure-ai-ml puts the value."""
+    if isinstance(value, dict):
+        if set(value) == {"$secret"}:
+            body = value["$secret"]
+            return _placeholder({"secret_config": body["config"]} if "config" in body
+                                else {"key_vault_secret": body.get("keyVault")})
+        if set(value) in ({"secret_config"}, {"key_vault_secret"}):
+            return _placeholder(value)
+        return {k: secrets_to_placeholders(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [secrets_to_placeholders(v) for v in value]
+    return value
 
 
 def _plain(entity: Any, m: Manifest) -> Any:
@@ -193,7 +214,8 @@ def _load_entity(spec: KindSpec, m: Manifest, root: Path) -> Any:
     origin = root / m.path  # azure-ai-ml resolves relative paths against the file's folder
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return getattr(aml, spec.loader)(io.StringIO(yaml.safe_dump(body, sort_keys=False)),
+        load = getattr(aml, spec.loader) if isinstance(spec.loader, str) else spec.loader
+        return load(io.StringIO(yaml.safe_dump(body, sort_keys=False)),
                                          relative_origin=str(origin))
 
 

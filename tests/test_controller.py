@@ -4,32 +4,18 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 
-from conftest import REPO, amlctl
+from conftest import amlctl, git, git_estate
 
-
-def git(root: Path, *args: str) -> str:
-    env = {**os.environ, "GIT_AUTHOR_NAME": "Ada Reviewer", "GIT_AUTHOR_EMAIL": "ada@example.com",
-           "GIT_COMMITTER_NAME": "Ada Reviewer", "GIT_COMMITTER_EMAIL": "ada@example.com"}
-    return subprocess.run(["git", "-C", str(root), *args], check=True, capture_output=True, text=True,
-                          env=env).stdout.strip()
 
 
 @pytest.fixture
 def estate(tmp_path: Path, monkeypatch) -> Path:
-    root = tmp_path / "estate"
-    for part in ("manifests", "stacks"):
-        shutil.copytree(REPO / part, root / part)
-    shutil.copy(REPO / "Pulumi.yaml", root / "Pulumi.yaml")
-    (root / ".gitignore").write_text(".amlctl/\n")
-    git(root, "init", "-q", "-b", "main")
-    git(root, "add", "-A")
-    git(root, "commit", "-qm", "the estate")
+    root = git_estate(tmp_path / "estate")
     monkeypatch.setenv("PULUMI_CONFIG_PASSPHRASE", "")
     monkeypatch.delenv("AMLCTL_STATE_DIR", raising=False)
     return root

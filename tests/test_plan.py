@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
 
-from conftest import REPO, amlctl
+from conftest import REPO, amlctl, git, git_estate
 from controller import plan as P
 from controller.plan import output as plan_output
 from controller.plan.immutable import forces_replace
@@ -19,22 +17,10 @@ from controller.render.graph import Graph, Resource
 ML = "azure-native:machinelearningservices:"
 
 
-def git(root: Path, *args: str) -> str:
-    env = {**os.environ, "GIT_AUTHOR_NAME": "Ada Reviewer", "GIT_AUTHOR_EMAIL": "ada@example.com",
-           "GIT_COMMITTER_NAME": "Ada Reviewer", "GIT_COMMITTER_EMAIL": "ada@example.com"}
-    return subprocess.run(["git", "-C", str(root), *args], check=True, capture_output=True, text=True,
-                          env=env).stdout.strip()
-
 
 @pytest.fixture
 def estate(tmp_path: Path) -> Path:
-    root = tmp_path / "estate"
-    for part in ("manifests", "stacks"):
-        shutil.copytree(REPO / part, root / part)
-    shutil.copy(REPO / "Pulumi.yaml", root / "Pulumi.yaml")
-    git(root, "init", "-q", "-b", "main")
-    git(root, "add", "-A")
-    git(root, "commit", "-qm", "the estate")
+    root = git_estate(tmp_path / "estate")
     git(root, "checkout", "-q", "-b", "change")
     return root
 

@@ -89,6 +89,8 @@ from urllib.parse import quote
 import pulumi
 import pulumi.dynamic as dynamic
 
+from controller.render import arm
+
 try:  # POSIX; elsewhere operations are serialised within one process only
     import fcntl
 except ImportError:  # pragma: no cover
@@ -436,12 +438,7 @@ def _under(path: str, prefixes: tuple[str, ...]) -> bool:
 
 
 def _get(body: Mapping[str, Any], dotted: str) -> Any:
-    node: Any = body
-    for part in dotted.split("."):
-        if not isinstance(node, Mapping) or part not in node:
-            return _NONE
-        node = node[part]
-    return node
+    return arm.get(body, dotted, _NONE)
 
 
 def _set(body: dict[str, Any], dotted: str, value: Any) -> None:

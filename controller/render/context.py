@@ -60,6 +60,7 @@ class Context:
     diagnostics: list[Diagnostic] = field(default_factory=list)
     _hashes: dict[str, str] = field(default_factory=dict)
     _versions: dict[tuple, str] = field(default_factory=dict)
+    _references: dict[int, tuple[Manifest, dict[tuple, str]]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.index: dict[tuple[str, str | None, str], Manifest] = {m.key: m for m in self.manifests}
@@ -212,6 +213,14 @@ class Context:
 
     def read_text(self, m: Manifest, value: str) -> str:
         return (self.root / self.local(m, value)).read_text(encoding="utf-8")
+
+    def references(self, m: Manifest) -> dict[tuple, str]:
+        """spec path -> referenced kind (x-amlctl-ref), walked once per manifest, not once per reference."""
+        entry = self._references.get(id(m))
+        if entry is None or entry[0] is not m:  # the manifest is kept in the entry, so ids are not reused
+            entry = self._references[id(m)] = (m, {a.path: a.value for a in S.annotations(
+                self.schemas, self.schemas.kinds[m.kind].file, m.spec) if a.key == "ref"})
+        return entry[1]
 
     def resolver(self, m: Manifest, deps: set[str]) -> Callable[[str, tuple, Any], Any]:
         from controller.render import kinds

@@ -10,8 +10,6 @@ once MLClient has resolved them; `_to_rest_object()` still holds the unresolved
 `azureml:<name>:<version>`. `back` strips the `azureml:` prefix from ARM ids so that the harness's
 usual rule (an ARM id equals the `azureml:name:version` it resolves) applies.
 
-azure-ai-ml takes `relative_origin` as the YAML file's path and resolves local paths against its
-parent; the harness passes the manifest file (the loaders here also accept a folder).
 
 Differences that neither the example estate nor the corpus shows (so known-assets.yaml, which
 lists only differences that occur, cannot hold them), found on hand-written manifests:
@@ -71,28 +69,10 @@ def _asset(r: Resource) -> dict[str, Any]:
     return {"properties": r.inputs["properties"]}
 
 
-def _placeholder(ref: Any) -> str:
-    return f"<secret {yaml.safe_dump(ref, default_flow_style=True).strip()}>"
-
-
-def _secrets_to_placeholders(value: Any) -> Any:
-    """amlctl's markers ({"$secret": {"config": K}}) and the manifest's references
-    ({secret_config: K}) both become "<secret {secret_config: K}>"."""
-    if isinstance(value, dict):
-        if set(value) == {"$secret"}:
-            body = value["$secret"]
-            return _placeholder({"secret_config": body["config"]} if "config" in body
-                                else {"key_vault_secret": body.get("keyVault")})
-        if set(value) in ({"secret_config"}, {"key_vault_secret"}):
-            return _placeholder(value)
-        return {k: _secrets_to_placeholders(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_secrets_to_placeholders(v) for v in value]
-    return value
 
 
 def _datastore(r: Resource) -> dict[str, Any]:
-    return {"properties": _secrets_to_placeholders(r.inputs["properties"])}
+    return {"properties": F.secrets_to_placeholders(r.inputs["properties"])}
 
 
 def _strip_azureml(value: Any) -> Any:
@@ -120,39 +100,23 @@ def _empty_folder() -> str:
     return _EMPTY[0]
 
 
-def _origin(relative_origin: str | None) -> str | None:
-    """azure-ai-ml's loaders take `relative_origin` as the YAML file's path and resolve local paths
-    against its parent; the harness passes the manifest's folder. Give them a file in that folder."""
-    if relative_origin and Path(relative_origin).is_dir():
-        return str(Path(relative_origin) / "manifest.yaml")
-    return relative_origin
-
-
 def _loader(name: str, code_stand_in: bool = False):
     def load(source: Any, relative_origin: str | None = None, **kwargs: Any) -> Any:
         import azure.ai.ml as aml
-        data = _secrets_to_placeholders(yaml.safe_load(source.read() if hasattr(source, "read") else source))
+        data = F.secrets_to_placeholders(yaml.safe_load(source.read() if hasattr(source, "read") else source))
         code = data.get("code") if isinstance(data, dict) and code_stand_in else None
         if isinstance(code, str) and refs.local_path(code) is not None and relative_origin:
-            if not (Path(relative_origin) / refs.local_path(code)).exists():
+            if not (Path(relative_origin).parent / refs.local_path(code)).exists():
                 data["code"] = _empty_folder()
         return getattr(aml, name)(io.StringIO(yaml.safe_dump(data, sort_keys=False)),
-                                  relative_origin=_origin(relative_origin), **kwargs)
+                                  relative_origin=relative_origin, **kwargs)
     return load
 
 
-def _register(name: str, code_stand_in: bool = False) -> str:
-    """F._load_entity looks loaders up on azure.ai.ml by name."""
-    import azure.ai.ml as aml
-    registered = f"{name}_for_amlctl_fidelity"
-    setattr(aml, registered, _loader(name, code_stand_in))
-    return registered
-
-
 KINDS = {
-    "Datastore": F.KindSpec(_register("load_datastore"), _rest, F._main, _datastore),
-    "Data": F.KindSpec(_register("load_data"), _rest, _version, _asset),
-    "Environment": F.KindSpec(_register("load_environment"), _rest, _version, _asset),
-    "Model": F.KindSpec(_register("load_model"), _rest, _version, _asset),
-    "Component": F.KindSpec(_register("load_component", code_stand_in=True), _rest, _version, _component),
+    "Datastore": F.KindSpec(_loader("load_datastore"), _rest, F._main, _datastore),
+    "Data": F.KindSpec(_loader("load_data"), _rest, _version, _asset),
+    "Environment": F.KindSpec(_loader("load_environment"), _rest, _version, _asset),
+    "Model": F.KindSpec(_loader("load_model"), _rest, _version, _asset),
+    "Component": F.KindSpec(_loader("load_component", code_stand_in=True), _rest, _version, _component),
 }

@@ -79,16 +79,9 @@ def _load_batch_deployment(source: Any, **kwargs: Any) -> Any:
     return loader(io.StringIO(text), **kwargs)
 
 
-def _register_loader() -> str:
-    import azure.ai.ml as aml
-    name = "amlctl_fidelity_load_batch_deployment"
-    setattr(aml, name, _load_batch_deployment)  # fidelity.py looks loaders up by name on azure.ai.ml
-    return name
-
-
 KINDS = {
     "OnlineEndpoint": F.KindSpec("load_online_endpoint", _online_endpoint_rest, _endpoint_with_step, F._wrapped),
     "BatchEndpoint": F.KindSpec("load_batch_endpoint", _batch_endpoint_rest, _endpoint_with_step, F._wrapped),
     "OnlineDeployment": F.KindSpec("load_online_deployment", F._located, _deployment, F._wrapped),
-    "BatchDeployment": F.KindSpec(_register_loader(), F._located, _deployment, F._wrapped),
+    "BatchDeployment": F.KindSpec(_load_batch_deployment, F._located, _deployment, F._wrapped),
 }

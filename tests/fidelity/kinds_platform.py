@@ -52,48 +52,22 @@ def _registry(r: Resource) -> dict[str, Any]:
     return _nested(r, "registryName")
 
 
-def _placeholder(ref: Any) -> str:
-    return f"<secret {yaml.safe_dump(ref, default_flow_style=True).strip()}>"
-
-
-def _secrets_to_placeholders(value: Any) -> Any:
-    """amlctl's markers ({"$secret": {"config": K}}) and the manifest's references
-    ({secret_config: K}) both become "<secret {config: K}>"."""
-    if isinstance(value, dict):
-        if set(value) == {"$secret"}:
-            body = value["$secret"]
-            return _placeholder({"secret_config": body["config"]} if "config" in body
-                                else {"key_vault_secret": body.get("keyVault")})
-        if set(value) in ({"secret_config"}, {"key_vault_secret"}):
-            return _placeholder(value)
-        return {k: _secrets_to_placeholders(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_secrets_to_placeholders(v) for v in value]
-    return value
 
 
 def _connection(r: Resource) -> dict[str, Any]:
-    return {"properties": _secrets_to_placeholders(r.inputs["properties"])}
+    return {"properties": F.secrets_to_placeholders(r.inputs["properties"])}
 
 
 def load_connection_with_secret_placeholders(source: Any, relative_origin: str | None = None, **kwargs: Any) -> Any:
     import azure.ai.ml as aml
-    data = _secrets_to_placeholders(yaml.safe_load(source.read() if hasattr(source, "read") else source))
+    data = F.secrets_to_placeholders(yaml.safe_load(source.read() if hasattr(source, "read") else source))
     return aml.load_connection(io.StringIO(yaml.safe_dump(data, sort_keys=False)), relative_origin=relative_origin,
                                **kwargs)
-
-
-def _register_loader() -> str:
-    """F._load_entity looks loaders up on azure.ai.ml by name."""
-    import azure.ai.ml as aml
-    name = "load_connection_with_secret_placeholders"
-    setattr(aml, name, load_connection_with_secret_placeholders)
-    return name
 
 
 KINDS = {
     "Workspace": F.KindSpec("load_workspace", F._plain, F._main, _workspace),
     "Registry": F.KindSpec("load_registry", F._plain, F._main, _registry),
-    "Connection": F.KindSpec(_register_loader(), F._plain, F._main, _connection),
+    "Connection": F.KindSpec(load_connection_with_secret_placeholders, F._plain, F._main, _connection),
     "ServerlessEndpoint": F.KindSpec("load_serverless_endpoint", F._plain, F._main, F._wrapped),
 }

@@ -77,11 +77,10 @@ def resolve_hook(hook: str, m: Manifest, path: tuple, value: Any, ctx: Context, 
 
 
 def _ref_kind(m: Manifest, path: tuple, ctx: Context) -> str:
-    from controller import schemas as S
-    for a in S.annotations(ctx.schemas, ctx.schemas.kinds[m.kind].file, m.spec):
-        if a.key == "ref" and a.path == path:
-            return a.value
-    raise KeyError(f"{m.subject}: {path} is mapped with arm-id but carries no x-amlctl-ref")
+    kind = ctx.references(m).get(path)
+    if kind is None:
+        raise KeyError(f"{m.subject}: {path} is mapped with arm-id but carries no x-amlctl-ref")
+    return kind
 
 
 def identity(value: Any) -> Any:

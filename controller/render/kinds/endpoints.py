@@ -28,8 +28,10 @@ from controller.checks import refs
 from controller.diagnostics import Diagnostic, Severity
 from controller.manifests.model import Manifest
 from controller.render import arm
-from controller.render.context import ML, Context, guid, resource_name
+from controller.render.context import ML, Context, resource_name
+from controller.render.graph import output
 from controller.render.kinds import rbac, renders, workspace, workspace_dep
+from controller.render.kinds import scope as workspace_scope
 
 TRAFFIC = "amlctl:azureml:EndpointTraffic"
 MDC_PATH = "azureml://datastores/workspaceblobstore/paths/modelDataCollector"  # az ml's default for collected data
@@ -120,7 +122,7 @@ def implicit_roles(ep: Manifest, ctx: Context) -> list[tuple[str, str, str]]:
     out = []
     for role, scope in (("AcrPull", registry), ("Storage Blob Data Reader", storage)):
         role_guid = roles.role_definition_guid(role)
-        out.append((role, scope, f"rbac/{guid(scope.lower(), role_guid, key)}"))  # as rbac.assign names it
+        out.append((role, scope, rbac.node_name(scope, role_guid, key)))
     return out
 
 
@@ -155,7 +157,7 @@ def online_endpoint(m: Manifest, ctx: Context) -> None:
     deps: set[str] = set()
     body = _body(m, ctx, deps)
     node = resource_name(m)
-    inputs = {"resourceGroupName": ctx.resource_group, "workspaceName": m.workspace or "", "endpointName": m.name,
+    inputs = {**workspace_scope(m, ctx), "endpointName": m.name,
               "location": _location(m, body, ctx), "identity": body["identity"],
               "properties": body.get("properties", {}), "tags": ctx.tags(m, body.get("tags"))}
     kind = "Kubernetes" if "compute" in m.spec else "managed"  # what the label says
@@ -168,7 +170,7 @@ def online_endpoint(m: Manifest, ctx: Context) -> None:
         traffic = spec.get("traffic") or {}
         mirror = spec.get("mirror_traffic") or {}
         step = {"endpointId": ctx.child_id(m.workspace or "", "OnlineEndpoint", m.name),
-                "resourceGroupName": ctx.resource_group, "workspaceName": m.workspace or "",
+                **workspace_scope(m, ctx),
                 "endpointName": m.name, "kind": "online", "traffic": {k: traffic[k] for k in sorted(traffic)}}
         if "mirror_traffic" in spec:
             step["mirrorTraffic"] = {k: mirror[k] for k in sorted(mirror)}
@@ -178,8 +180,7 @@ def online_endpoint(m: Manifest, ctx: Context) -> None:
                 label=f"traffic of online endpoint {m.name}")
 
     for role, scope, _ in implicit_roles(m, ctx):
-        rbac.assign(ctx, None, scope=scope, role=role, principal={"$output": {"resource": node, "property":
-                    "identity.principalId"}}, principal_type="ServicePrincipal", key=_identity_key(m),
+        rbac.assign(ctx, None, scope=scope, role=role, principal=output(node, "identity.principalId"), principal_type="ServicePrincipal", key=_identity_key(m),
                     depends_on=[node], label=f"{role} for the identity of online endpoint {m.name}", implied_by=m)
 
 
@@ -188,7 +189,7 @@ def batch_endpoint(m: Manifest, ctx: Context) -> None:
     deps: set[str] = set()
     body = _body(m, ctx, deps)
     node = resource_name(m)
-    inputs = {"resourceGroupName": ctx.resource_group, "workspaceName": m.workspace or "", "endpointName": m.name,
+    inputs = {**workspace_scope(m, ctx), "endpointName": m.name,
               "location": _location(m, body, ctx), "properties": body.get("properties", {}),
               "tags": ctx.tags(m, body.get("tags"))}
     if "identity" in body:
@@ -199,7 +200,7 @@ def batch_endpoint(m: Manifest, ctx: Context) -> None:
     default = (m.spec.get("defaults") or {}).get("deployment_name")
     if default:
         step = {"endpointId": ctx.child_id(m.workspace or "", "BatchEndpoint", m.name),
-                "resourceGroupName": ctx.resource_group, "workspaceName": m.workspace or "",
+                **workspace_scope(m, ctx),
                 "endpointName": m.name, "kind": "batch", "defaultDeployment": default}
         ctx.add(m, f"{node}/traffic", TRAFFIC, step, depends_on=[node, *_deployments_named(m, {default}, ctx)],
                 spec_path=("defaults", "deployment_name"), label=f"default deployment of batch endpoint {m.name}")

@@ -28,6 +28,16 @@ def scope_of(ref: dict[str, Any], m: Manifest, ctx: Context) -> tuple[str, str |
     return ctx.child_id(workspace or "", kind, name), (resource_name(target) if target else None)
 
 
+def assignment_guid(scope: str, role_guid: str, key: str) -> str:
+    """The role assignment's Azure name: a UUIDv5 of (scope, role, principal key), so re-runs converge."""
+    return guid(scope.lower(), role_guid, key)
+
+
+def node_name(scope: str, role_guid: str, key: str) -> str:
+    """The assignment's graph name, for renderers that depend on an assignment they add."""
+    return f"rbac/{assignment_guid(scope, role_guid, key)}"
+
+
 def assign(ctx: Context, m: Manifest | None, *, scope: str, role: str, principal: Any, principal_type: str,
            key: str, depends_on: list[str | None], description: str = "", extra: dict[str, Any] | None = None,
            label: str = "", spec_path: tuple = (), implied_by: Manifest | None = None) -> None:
@@ -38,14 +48,14 @@ def assign(ctx: Context, m: Manifest | None, *, scope: str, role: str, principal
     if role_guid is None:
         raise ctx.error(m, spec_path + ("role",), "R008", f"role {role!r} is neither a built-in role nor a "
                         "role-definition id")
-    name = guid(scope.lower(), role_guid, key)
+    name = assignment_guid(scope, role_guid, key)
     inputs = {"roleAssignmentName": name, "scope": scope, "principalId": principal, "principalType": principal_type,
               "roleDefinitionId": f"/subscriptions/{ctx.subscription}/providers/Microsoft.Authorization/"
                                   f"roleDefinitions/{role_guid}"}
     if description:
         inputs["description"] = description
     inputs.update(extra or {})
-    ctx.add(m or implied_by, f"rbac/{name}", TYPE, inputs, depends_on=depends_on, spec_path=spec_path,
+    ctx.add(m or implied_by, node_name(scope, role_guid, key), TYPE, inputs, depends_on=depends_on, spec_path=spec_path,
             label=label or f"{rbac.role_name(role_guid) or role} for {key}",
             subject=m.subject if m else (f"{implied_by.subject} (implied)" if implied_by else "implicit"))
 

@@ -21,6 +21,7 @@ from controller.manifests.model import Manifest
 from controller.render import arm
 from controller.render.context import (ASSETS_CONTAINER, ASSETS_DATASTORE, ML, Context, resource_name,
                                        short_hash)
+from controller.render.graph import output
 from controller.render.kinds import rbac, renders
 
 RESOURCE_GROUP = "resource-group"
@@ -235,7 +236,7 @@ def workspace(m: Manifest, ctx: Context) -> None:
     # The workspace identity works with its storage and key vault through RBAC (no keys).
     identity = inputs["identity"]
     if "SystemAssigned" in str(identity.get("type", "")) and not project:
-        principal = {"$output": {"resource": ws_node, "property": "identity.principalId"}}
+        principal = output(ws_node, "identity.principalId")
         for role, scope, node in (("Storage Blob Data Contributor", ids["storageAccount"], storage_node),
                                   ("Key Vault Administrator", ids["keyVault"], vault_node)):
             rbac.assign(ctx, None, scope=scope, role=role, principal=principal, principal_type="ServicePrincipal",
