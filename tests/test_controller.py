@@ -184,3 +184,98 @@ def test_two_applies_of_one_stack_at_once_one_fails_cleanly_and_nothing_is_corru
     assert "+ 56 created" in out
     again = amlctl("apply", "--stack", "local", "--yes", cwd=estate)
     assert again.code == 0 and "engine was not started" in again.out
+
+
+def _stack_state(root: Path) -> dict:
+    [path] = (root / ".amlctl" / "local" / "backend" / ".pulumi" / "stacks").rglob("local.json")
+    return json.loads(path.read_text())["checkpoint"]["latest"]
+
+
+def _locks(root: Path) -> list[Path]:
+    return list((root / ".amlctl" / "local" / "backend" / ".pulumi" / "locks").rglob("*.json"))
+
+
+def _apply_in_background(root: Path, slow: str, **popen) -> subprocess.Popen:
+    import sys
+    env = {**os.environ, "AMLCTL_SIM_SLOW": slow}
+    env.pop("AMLCTL_DEBUG", None)
+    return subprocess.Popen([sys.executable, "-m", "controller", "apply", "--stack", "local", "--yes"], cwd=root,
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **popen)
+
+
+def _wait_for_sim(root: Path, suffix: str, timeout: float = 90) -> None:
+    """Until the simulation holds a document whose path ends with `suffix`: the update is under way."""
+    import time
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if any(str(p).endswith(suffix) for p in (root / ".amlctl" / "local" / "sim").rglob("*.json")):
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"the apply never got as far as {suffix}")
+
+
+def test_sigterm_during_an_apply_cancels_cleanly_and_the_next_run_converges(estate: Path):
+    import signal
+    # The CPU cluster takes 6 s to create; SIGTERM arrives while it is in flight.
+    run = _apply_in_background(estate, "mlw-credit/compute/cpu-cluster:6")
+    try:
+        _wait_for_sim(estate, "/workspaces/mlw-credit.json")
+        run.send_signal(signal.SIGTERM)
+        out, err = run.communicate(timeout=120)
+    finally:
+        if run.poll() is None:
+            run.kill()
+    assert run.returncode == 130, err
+    assert "SIGTERM received" in err and "apply cancelled by SIGTERM" in err and "Traceback" not in err
+    # Cancelled, not killed: what was in flight finished and was recorded; no pending operation
+    # and no lock are left behind.
+    assert "created    mlw-credit/compute/cpu-cluster" in out
+    state = _stack_state(estate)
+    assert not state.get("pending_operations")
+    assert _locks(estate) == []
+    recorded = {r["urn"].split("::")[-1] for r in state["resources"]}
+    assert "mlw-credit/compute/cpu-cluster" in recorded and "mlw-credit/online-endpoint/credit-online/traffic" \
+        not in recorded  # it stopped part way
+    again = amlctl("apply", "--stack", "local", "--yes", cwd=estate)
+    assert again.code == 0, again.err
+    assert "pending operation" not in again.err and "stale lock" not in again.err  # nothing to recover
+    assert amlctl("drift", "--stack", "local", cwd=estate).code == 0
+
+
+def test_a_killed_apply_leaves_a_lock_and_pending_operations_that_the_next_run_clears_and_says_so(estate: Path):
+    import signal
+    run = _apply_in_background(estate, "mlw-credit/compute/cpu-cluster:30", start_new_session=True)
+    try:
+        _wait_for_sim(estate, "/workspaces/mlw-credit.json")
+        import time
+        time.sleep(2)  # the workspace's children are being created
+        os.killpg(run.pid, signal.SIGKILL)  # a lost runner: no chance to clean up
+        run.communicate(timeout=30)
+    finally:
+        if run.poll() is None:
+            run.kill()
+    assert _locks(estate), "a killed engine leaves its lock"
+    assert _stack_state(estate).get("pending_operations"), "and the operations it had in flight"
+    again = amlctl("apply", "--stack", "local", "--yes", cwd=estate)
+    assert again.code == 0, again.err
+    assert "removed a stale lock of stack local" in again.err
+    assert "pending operation(s) left by an interrupted update" in again.err
+    assert "creating mlw-credit/compute/cpu-cluster" in again.err
+    assert not _stack_state(estate).get("pending_operations") and _locks(estate) == []
+    drift = amlctl("drift", "--stack", "local", cwd=estate)
+    assert drift.code == 0, drift.out + drift.err
+
+
+def test_preview_is_the_engines_view_in_plans_formats(estate: Path):
+    assert amlctl("apply", "--stack", "local", "--yes", cwd=estate).code == 0
+    clean = amlctl("preview", "--stack", "local", "--detailed-exitcode", cwd=estate)
+    assert clean.code == 0 and "No changes." in clean.out
+    commit(estate, "manifests/compute.yaml", "max_instances: 4", "max_instances: 6", "scale the CPU cluster")
+    text = amlctl("preview", "--stack", "local", "--detailed-exitcode", cwd=estate)
+    assert text.code == 2, text.err
+    assert "maxNodeCount: 4 -> 6" in text.out and "manifests/compute.yaml:9" in text.out
+    doc = json.loads(amlctl("preview", "--stack", "local", "--output", "json", cwd=estate).out)
+    updated = {c["name"] for c in doc["changes"] if c["action"] == "update"}
+    assert "mlw-credit/compute/cpu-cluster" in updated
+    md = amlctl("preview", "--stack", "local", "--output", "markdown", cwd=estate).out
+    assert md.startswith("<!-- amlctl-plan stack=local -->")

@@ -167,7 +167,7 @@ def test_markdown_stays_under_the_comment_limit_and_says_what_it_left_out():
     plan = P.diff(_graph(3000, "a"), _graph(3000, "b"))
     md = plan_output.markdown(plan)
     assert len(md) < 65_000
-    assert md.startswith("### amlctl plan: stack `big`")
+    assert md.startswith("<!-- amlctl-plan stack=big -->\n### amlctl plan: stack `big`")
     assert "| **big** | 0 | 3000 | 0 | 0 | 0 |" in md
     assert "more change(s)" in md and "do not fit in a comment" in md
 

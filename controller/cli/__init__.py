@@ -128,7 +128,6 @@ def plan_cmd(stack: str, base: str | None, head: str | None, from_scratch: bool,
     role. Exit 0 (or 2 with --detailed-exitcode when there are changes); 1 when the manifests are
     invalid or the change cannot be applied (e.g. an existing asset version's content changed).
     """
-    from controller.plan import output as plan_output
     from controller.revisions import RevisionError, plan_revisions
 
     try:
@@ -140,12 +139,7 @@ def plan_cmd(stack: str, base: str | None, head: str | None, from_scratch: bool,
         raise click.UsageError(str(exc)) from None
     if result is None:
         _failed(diags, f"cannot plan stack {stack}")
-    if fmt == "json":
-        click.echo(plan_output.as_json(result))
-    elif fmt == "markdown":
-        click.echo(plan_output.markdown(result), nl=False)
-    else:
-        click.echo(plan_output.text(result, color=sys.stdout.isatty()))
+    _emit_plan(result, fmt)
     if result.errors:
         sys.exit(1)
     sys.exit(2 if detailed_exitcode and result.has_changes else 0)
@@ -155,30 +149,51 @@ def _engine_call(fn, *args, **kwargs):
     from pulumi.automation import errors as auto_errors
 
     from controller.engine.binary import EngineMissing
-    from controller.engine.operations import Refused
+    from controller.engine.operations import Cancelled, Refused
     try:
         return fn(*args, **kwargs)
     except (Refused, EngineMissing) as exc:
         click.echo(f"amlctl: {exc}", err=True)
         sys.exit(1)
+    except Cancelled as exc:
+        click.echo(f"amlctl: {exc}", err=True)
+        sys.exit(130)  # the shell's code for "stopped by a signal", as for Ctrl-C
     except auto_errors.ConcurrentUpdateError as exc:
         click.echo(f"amlctl: another update of this stack is running; nothing was changed.\n{exc}", err=True)
         sys.exit(1)
     except auto_errors.CommandError as exc:
-        # The engine already printed its progress and diagnostics; say that it failed, plainly.
-        click.echo(f"amlctl: the Pulumi engine failed (state is kept; re-run to converge):\n{str(exc)[-2000:]}",
-                   err=True)
+        # The progress above showed each failed resource and its error; repeat only the errors.
+        errors = list(dict.fromkeys(line.strip() for line in str(exc).splitlines() if "error:" in line))
+        click.echo("amlctl: the Pulumi engine failed; the state keeps what was done, and a re-run converges"
+                   + "".join(f"\n  {e}" for e in errors[-10:]), err=True)
         sys.exit(1)
+
+
+def _emit_plan(result, fmt: str) -> None:
+    from controller.plan import output as plan_output
+    if fmt == "json":
+        click.echo(plan_output.as_json(result))
+    elif fmt == "markdown":
+        click.echo(plan_output.markdown(result), nl=False)
+    else:
+        click.echo(plan_output.text(result, color=sys.stdout.isatty()))
 
 
 @cli.command("preview")
 @click.option("-s", "--stack", required=True, metavar="NAME")
-def preview_cmd(stack: str) -> None:
-    """A real Pulumi preview of the stack (needs the engine; for the Azure target, credentials)."""
+@click.option("-o", "--output", "fmt", type=click.Choice(("text", "json", "markdown")), default="text",
+              show_default=True)
+@click.option("--detailed-exitcode", is_flag=True, help="Exit 0 with no changes, 2 with changes, 1 on error.")
+def preview_cmd(stack: str, fmt: str, detailed_exitcode: bool) -> None:
+    """A real Pulumi preview of the stack, in plan's formats: the engine's state is the base.
+
+    Needs the engine (and for the Azure target, credentials); `plan` needs neither.
+    """
     from controller.engine import operations
 
-    out = _engine_call(operations.preview, _repo_root(), stack, on_output=click.echo)
-    click.echo(f"engine preview: {out.changes or 'no changes'}")
+    out = _engine_call(operations.preview, _repo_root(), stack)
+    _emit_plan(out.plan, fmt)
+    sys.exit(2 if detailed_exitcode and out.plan.has_changes else 0)
 
 
 @cli.command("apply")
@@ -190,18 +205,22 @@ def apply_cmd(stack: str, allow_delete: bool, allow_dirty: bool, yes: bool) -> N
     """Apply the stack: render, check, preview, then update through the Pulumi engine.
 
     Returns at once when the rendered graph equals the last applied one. Refuses deletions and
-    replacements unless --allow-delete, and protected resources always.
+    replacements unless --allow-delete, and protected resources always. SIGTERM cancels cleanly
+    (exit 130): the engine finishes what is in flight and saves its state.
     """
+    from controller.cli.progress import Progress, describe
     from controller.engine import operations
 
     if not yes and sys.stdin.isatty():
         click.confirm(f"Apply stack {stack}?", abort=True)
-    out = _engine_call(operations.apply, _repo_root(), stack, allow_delete=allow_delete, allow_dirty=allow_dirty,
-                       on_output=click.echo)
+    with Progress() as progress:
+        out = _engine_call(operations.apply, _repo_root(), stack, allow_delete=allow_delete,
+                           allow_dirty=allow_dirty, report=progress)
     if not out.started_engine:
         click.echo(out.message)
         return
-    click.echo(f"applied: {out.changes or 'no changes'}  ({out.message})")
+    click.echo(f"Resources: {describe(out.changes)}")
+    click.echo(f"applied stack {stack}: {out.message}")
 
 
 @cli.command("drift")
@@ -215,7 +234,10 @@ def drift_cmd(stack: str, fix: bool, fmt: str) -> None:
 
     from controller.engine import operations
 
-    drifted, fixed = _engine_call(operations.drift, _repo_root(), stack, fix=fix)
+    from controller.cli.progress import Progress, describe
+
+    with Progress() as progress:
+        drifted, fixed = _engine_call(operations.drift, _repo_root(), stack, fix=fix, report=progress)
     if fmt == "json":
         click.echo(_json.dumps({"stack": stack, "drifted": [d.__dict__ | {"properties": list(d.properties)}
                                                             for d in drifted], "fixed": fixed is not None},
@@ -226,7 +248,7 @@ def drift_cmd(stack: str, fix: bool, fmt: str) -> None:
             click.echo(f"drifted  {d.name}  ({d.op}){props}")
         click.echo(f"{len(drifted)} resource(s) drifted in stack {stack}" if drifted else f"No drift in stack {stack}.")
         if fixed is not None:
-            click.echo(f"fixed: {fixed.changes}")
+            click.echo(f"fixed: {describe(fixed.changes)}")
     sys.exit(2 if drifted and fixed is None else 0)
 
 
@@ -264,8 +286,11 @@ def destroy_cmd(stack: str, yes_destroy_stack: str | None) -> None:
         raise click.UsageError("destroy needs --yes-destroy-stack NAME when not run from a terminal")
     elif click.prompt(f"Type the stack name to destroy every resource of {stack}") != stack:
         raise click.UsageError("the name typed is not the stack's: nothing destroyed")
-    out = _engine_call(operations.destroy, _repo_root(), stack, on_output=click.echo)
-    click.echo(f"destroyed: {out.changes or 'nothing'}")
+    from controller.cli.progress import Progress, describe
+
+    with Progress() as progress:
+        out = _engine_call(operations.destroy, _repo_root(), stack, report=progress)
+    click.echo(f"Resources: {describe(out.changes)}")
 
 
 @cli.command("changed")

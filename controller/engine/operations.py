@@ -11,10 +11,14 @@ from __future__ import annotations
 
 import json
 import os
+import signal
+import socket
 import sys
+import threading
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Any, Iterator, Protocol
 
 from controller import gitrev
 from controller import plan as P
@@ -25,6 +29,26 @@ from controller.revisions import render_stack
 
 class Refused(Exception):
     """An apply that the safety rules stop before the engine starts."""
+
+
+class Cancelled(Exception):
+    """The update was stopped by a signal; the engine finished what was in flight and saved its state."""
+
+
+class Reporter(Protocol):
+    """Where operations say what happens: notices (recoveries, cancellation) and the engine's events."""
+
+    def notice(self, message: str) -> None: ...
+
+    def event(self, event: Any) -> None: ...  # a pulumi.automation.events.EngineEvent
+
+
+class _Silent:
+    def notice(self, message: str) -> None:
+        pass
+
+    def event(self, event: Any) -> None:
+        pass
 
 
 @dataclass
@@ -121,16 +145,35 @@ def _render(root: Path, stack: str) -> Graph:
     return side.graph
 
 
-def preview(root: Path, stack: str, on_output: Callable[[str], None] | None = None) -> Outcome:
+def preview(root: Path, stack: str, report: Reporter | None = None) -> Outcome:
+    """The engine's preview, as a Plan: its state, not the last applied graph, is the base."""
+    from pulumi.automation import events as ev
+
+    from controller.plan.steps import Step, from_steps
+    report = report or _Silent()
     graph = _render(root, stack)
     st = open_stack(root, stack, graph, find_engine())
-    result = st.preview(on_output=on_output, color="never")
+    types = {r.name: r.type for r in graph.resources}
+    steps: list[Step] = []
+
+    def event(e: ev.EngineEvent) -> None:
+        report.event(e)
+        pre = e.resource_pre_event
+        if pre is None or pre.metadata.type == "pulumi:pulumi:Stack":
+            return
+        m = pre.metadata
+        name = _graph_name(m.urn)
+        steps.append(Step(str(m.op.value), name, types.get(name, m.type),
+                          m.old.inputs if m.old else None, m.new.inputs if m.new else None))
+
+    result = st.preview(on_event=event, diff=True, color="never")
     changes = {k: v for k, v in result.change_summary.items() if k != "same"}
-    return Outcome(True, changes, P.diff(last_applied(root, stack), graph), "preview")
+    return Outcome(True, changes, from_steps(stack, graph, steps, last_applied(root, stack)), "preview")
 
 
 def apply(root: Path, stack: str, *, allow_delete: bool = False, allow_dirty: bool = False,
-          on_output: Callable[[str], None] | None = None) -> Outcome:
+          report: Reporter | None = None) -> Outcome:
+    report = report or _Silent()
     graph = _render(root, stack)
     commit = None
     if gitrev.is_repository(root):
@@ -154,7 +197,9 @@ def apply(root: Path, stack: str, *, allow_delete: bool = False, allow_dirty: bo
         raise Refused(f"the change deletes or replaces {len(deletes)} resource(s) ("
                       + ", ".join(c.name for c in deletes[:5]) + ("..." if len(deletes) > 5 else "")
                       + "): pass --allow-delete to go ahead")
-    st = open_stack(root, stack, graph, find_engine())
+    engine = find_engine()
+    st = open_stack(root, stack, graph, engine)
+    _recover(root, stack, st, report)
     # The engine's own preview is the authority (the record above may be missing or stale).
     steps = st.preview(color="never").change_summary
     engine_deletes = sum(v for k, v in steps.items() if k in ("delete", "replace", "create-replacement",
@@ -163,7 +208,8 @@ def apply(root: Path, stack: str, *, allow_delete: bool = False, allow_dirty: bo
         raise Refused(f"the engine's preview deletes or replaces {engine_deletes} resource(s) ({steps}): pass "
                       "--allow-delete to go ahead")
     message = "amlctl apply" + (f" {commit['commit'][:12]}: {commit['subject']} ({commit['author']})" if commit else "")
-    result = st.up(on_output=on_output, message=message, color="never")
+    with _cancellable(engine, report, "apply"):
+        result = st.up(on_event=report.event, message=message, color="never")
     _record(root, stack, graph, commit["commit"] if commit else None)
     changes = {k: v for k, v in (result.summary.resource_changes or {}).items() if k != "same"}
     return Outcome(True, changes, plan, message)
@@ -183,12 +229,14 @@ def _graph_name(urn: str) -> str:
 
 
 def drift(root: Path, stack: str, *, fix: bool = False,
-          on_output: Callable[[str], None] | None = None) -> tuple[list[Drifted], Outcome | None]:
+          report: Reporter | None = None) -> tuple[list[Drifted], Outcome | None]:
     """Refresh in preview mode: what differs between the cloud (or the simulation) and the last
     applied state. With `fix`, apply the manifests back over it."""
     from pulumi.automation import events as ev
+    report = report or _Silent()
     graph = _render(root, stack)
-    st = open_stack(root, stack, graph, find_engine())
+    engine = find_engine()
+    st = open_stack(root, stack, graph, engine)
     found: dict[str, Drifted] = {}
 
     def event(e: ev.EngineEvent) -> None:
@@ -213,7 +261,9 @@ def drift(root: Path, stack: str, *, fix: bool = False,
     drifted = sorted(found.values(), key=lambda d: d.name)
     if not fix or not drifted:
         return drifted, None
-    result = st.up(refresh=True, on_output=on_output, message="amlctl drift --fix", color="never")
+    _recover(root, stack, st, report)
+    with _cancellable(engine, report, "drift --fix"):
+        result = st.up(refresh=True, on_event=report.event, message="amlctl drift --fix", color="never")
     _record(root, stack, graph, None)
     return drifted, Outcome(True, {k: v for k, v in (result.summary.resource_changes or {}).items() if k != "same"})
 
@@ -250,11 +300,113 @@ def history(root: Path, stack: str) -> list[Update]:
     return out
 
 
-def destroy(root: Path, stack: str, on_output: Callable[[str], None] | None = None) -> Outcome:
+def destroy(root: Path, stack: str, report: Reporter | None = None) -> Outcome:
+    report = report or _Silent()
     graph = _render(root, stack)
-    st = open_stack(root, stack, graph, find_engine())
-    result = st.destroy(on_output=on_output, color="never", message=f"amlctl destroy {stack}")
+    engine = find_engine()
+    st = open_stack(root, stack, graph, engine)
+    _recover(root, stack, st, report)
+    with _cancellable(engine, report, "destroy"):
+        result = st.destroy(on_event=report.event, color="never", message=f"amlctl destroy {stack}")
     record = state_dir(root, stack) / "last-applied.json"
     if record.exists():
         record.unlink()
     return Outcome(True, {k: v for k, v in (result.summary.resource_changes or {}).items() if k != "same"})
+
+
+# -- interruption: cancel cleanly, recover what a hard stop leaves ---------------------------------
+@contextmanager
+def _cancellable(engine, report: Reporter, what: str) -> Iterator[None]:
+    """Turn SIGTERM into the engine's own cancel.
+
+    CI systems stop a job with SIGTERM, then SIGKILL after a grace period. A killed engine leaves
+    pending operations and a held lock. An interrupt is the engine's cancel: it starts nothing new,
+    waits for the operations in flight, saves the state and releases the lock. So SIGTERM is passed
+    on as an interrupt; a second one is passed on too, which the engine takes as "stop now" (what
+    that leaves, `_recover` clears on the next run). SIGINT from a terminal already reached the
+    engine (same process group): it is only noted, so that Ctrl-C does not become a hard stop.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield  # signal handlers live in the main thread; library callers on other threads opt out
+        return
+    import psutil
+    from pulumi.automation import errors as auto_errors
+
+    received: list[str] = []
+
+    def forward(signum: int, _frame: Any) -> None:
+        name = signal.Signals(signum).name
+        received.append(name)
+        if signum == signal.SIGTERM:
+            for child in psutil.Process().children():
+                try:
+                    if Path(child.exe()).resolve() == engine.binary.resolve():
+                        child.send_signal(signal.SIGINT)
+                except psutil.Error:
+                    pass
+        if len(received) == 1:
+            report.notice(f"{name} received: the engine finishes the operations in flight, saves the state "
+                          "and stops (a second signal stops it at once)")
+        else:
+            report.notice(f"{name} received again: the engine stops now; the next run clears what it leaves")
+
+    previous = {s: signal.signal(s, forward) for s in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield
+    except auto_errors.CommandError as exc:
+        if received:
+            raise Cancelled(f"{what} cancelled by {received[0]}: nothing new was started, and the engine saved the "
+                            "state of what it had done; run it again to finish") from exc
+        raise
+    finally:
+        for s, h in previous.items():
+            signal.signal(s, h)
+
+
+def _recover(root: Path, stack: str, st, report: Reporter) -> None:
+    """Clear what a hard stop (SIGKILL, a lost runner) left, and say so: a stale lock of the file
+    backend, then the pending operations in the state."""
+    if _clear_stale_locks(root, stack, report) == "held":
+        return  # a live update holds the lock: its pending operations are its own; up will say who
+    deployment = st.export_stack()
+    pending = deployment.deployment.get("pending_operations") or []
+    if not pending:
+        return
+    listed = ", ".join(f"{p.get('type', '?')} {_graph_name(p.get('resource', {}).get('urn', '?'))}" for p in pending)
+    deployment.deployment["pending_operations"] = []
+    st.import_stack(deployment)
+    report.notice(f"cleared {len(pending)} pending operation(s) left by an interrupted update: {listed}. The "
+                  "engine does them again now: a create or update is a PUT, which ARM (and the simulation) "
+                  "treat as an upsert; on Azure a create that did complete may be reported as already existing: "
+                  "adopt it with `pulumi import` (see the README's runbook)")
+
+
+def _clear_stale_locks(root: Path, stack: str, report: Reporter) -> str:
+    """Remove file-backend locks whose process is gone (same host, pid not running). Returns
+    "held" when a live lock remains, else "free". Other backends keep their own locks."""
+    backend = os.environ.get("AMLCTL_BACKEND_URL") or f"file://{state_dir(root, stack) / 'backend'}"
+    if not backend.startswith("file://"):
+        return "free"
+    held = False
+    for lock in Path(backend[len("file://"):]).glob(f".pulumi/locks/*/*/{stack}/*.json"):
+        try:
+            info = json.loads(lock.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        pid, host = info.get("pid"), info.get("hostname")
+        if host == socket.gethostname() and isinstance(pid, int) and not _alive(pid):
+            lock.unlink(missing_ok=True)
+            lock.with_name(lock.name + ".attrs").unlink(missing_ok=True)
+            report.notice(f"removed a stale lock of stack {stack}: pid {pid} on {host} "
+                          f"(since {info.get('timestamp', '?')}) is no longer running")
+        else:
+            held = True
+    return "held" if held else "free"
+
+
+def _alive(pid: int) -> bool:
+    import psutil
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE  # a zombie holds nothing
+    except psutil.NoSuchProcess:
+        return False

@@ -106,8 +106,14 @@ def _md_escape(s: str) -> str:
     return s.replace("|", "\\|").replace("<", "&lt;").replace(">", "&gt;")
 
 
+def comment_marker(stack: str) -> str:
+    """The hidden first line of a plan comment: CI finds the comment it posted for a stack by it
+    and edits that one instead of adding another."""
+    return f"<!-- amlctl-plan stack={stack} -->"
+
+
 def markdown(plan: Plan, limit: int = MARKDOWN_LIMIT) -> str:
-    head = [f"### amlctl plan: stack `{plan.stack}`", "",
+    head = [comment_marker(plan.stack), f"### amlctl plan: stack `{plan.stack}`", "",
             f"`{_md_escape(plan.base)}` → `{_md_escape(plan.head)}`", ""]
     if plan.errors:
         head += [f"> [!CAUTION]\n> {len(plan.errors)} error(s): this change cannot be applied as it is.", ""]

@@ -1,0 +1,124 @@
+"""Per-resource progress of an engine run, from the Automation API's events.
+
+On a terminal: a live view of the operations in flight (rich), with each finished one printed
+above it. Elsewhere (CI logs, pipes, CI=true): one plain line per finished operation, no
+control characters, so a log reads top to bottom.
+"""
+from __future__ import annotations
+
+import os
+import sys
+import threading
+import time
+from typing import Any
+
+import click
+
+# What each engine op is called while running and once done, and its plan symbol.
+VERBS = {
+    "create": ("creating", "created", "+"), "update": ("updating", "updated", "~"),
+    "delete": ("deleting", "deleted", "-"), "replace": ("replacing", "replaced", "+-"),
+    "create-replacement": ("creating replacement", "created replacement", "+-"),
+    "delete-replaced": ("deleting replaced", "deleted replaced", "+-"),
+    "import": ("importing", "imported", "="), "discard": ("forgetting", "forgot", "-"),
+    "read": ("reading", "read", ">"), "refresh": ("refreshing", "refreshed", "~"),
+}
+SUMMARY = (("create", "+", "created"), ("update", "~", "updated"), ("replace", "+-", "replaced"),
+           ("delete", "-", "deleted"), ("discard", "-", "forgotten"), ("import", "=", "imported"))
+
+
+def describe(changes: dict[str, int]) -> str:
+    """The engine's change summary as one line: "+ 56 created, ~ 3 updated"."""
+    parts = [f"{symbol} {changes[op]} {word}" for op, symbol, word in SUMMARY if changes.get(op)]
+    return ", ".join(parts) or "no changes"
+
+
+def _short_type(type_: str) -> str:
+    return type_.rsplit(":", 1)[-1]
+
+
+def _name(urn: str) -> str:
+    return urn.split("::")[-1]
+
+
+def live_wanted() -> bool:
+    return sys.stdout.isatty() and not os.environ.get("CI") and os.environ.get("TERM") != "dumb"
+
+
+class Progress:
+    """A Reporter for controller.engine.operations (notices and engine events)."""
+
+    def __init__(self, live: bool | None = None):
+        self.live = live_wanted() if live is None else live
+        self._lock = threading.Lock()
+        self._running: dict[str, tuple[str, str, float]] = {}  # urn -> (op, type, started)
+        self._view = None
+        self._console = None
+
+    def __enter__(self) -> "Progress":
+        if self.live:
+            from rich.console import Console
+            from rich.live import Live
+            self._console = Console()
+            self._view = Live(self._render(), console=self._console, refresh_per_second=8, transient=True)
+            self._view.__enter__()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if self._view is not None:
+            self._view.__exit__(*exc)
+            self._view = None
+
+    # Reporter
+    def notice(self, message: str) -> None:
+        self._print(f"amlctl: {message}", err=True)
+
+    def event(self, event: Any) -> None:
+        with self._lock:
+            self._event(event)
+        if self._view is not None:
+            self._view.update(self._render())
+
+    def _event(self, e: Any) -> None:
+        if e.resource_pre_event is not None:
+            m = e.resource_pre_event.metadata
+            op = str(m.op.value)
+            if op in ("same",) or m.type == "pulumi:pulumi:Stack":
+                return
+            self._running[m.urn] = (op, m.type, time.monotonic())
+        elif e.res_outputs_event is not None:
+            m = e.res_outputs_event.metadata
+            started = self._running.pop(m.urn, None)
+            op = str(m.op.value)
+            if op == "same" or m.type == "pulumi:pulumi:Stack":
+                return
+            took = time.monotonic() - started[2] if started else 0.0
+            _, done, symbol = VERBS.get(op, (op, op, "*"))
+            self._print(f" {symbol:<2} {done:<10} {_name(m.urn)}  ({_short_type(m.type)}, {took:.1f}s)")
+        elif e.res_op_failed_event is not None:
+            m = e.res_op_failed_event.metadata
+            self._running.pop(m.urn, None)
+            self._print(f" !  failed     {_name(m.urn)}  ({_short_type(m.type)}, {m.op.value})", err=True)
+        elif e.diagnostic_event is not None:
+            d = e.diagnostic_event
+            if d.severity in ("error", "warning") and not d.ephemeral:
+                where = f"{_name(d.urn)}: " if d.urn and "pulumi:pulumi:Stack" not in d.urn else ""
+                self._print(f"    {d.severity}: {where}{d.message.strip()}", err=True)
+
+    def _print(self, line: str, err: bool = False) -> None:
+        if self._console is not None:
+            self._console.print(line, markup=False, highlight=False, style="red" if err else None)
+        else:
+            click.echo(line, err=err)
+
+    def _render(self):
+        from rich.table import Table
+        table = Table.grid(padding=(0, 2))
+        now = time.monotonic()
+        for urn, (op, type_, started) in sorted(self._running.items(), key=lambda kv: kv[1][2])[:20]:
+            running = VERBS.get(op, (op, op, "*"))[0]
+            table.add_row(f"[yellow]{running}[/]", _name(urn), _short_type(type_), f"{now - started:.0f}s")
+        more = len(self._running) - 20
+        if more > 0:
+            table.add_row("", f"... and {more} more", "", "")
+        return table
