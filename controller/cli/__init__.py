@@ -293,6 +293,62 @@ def destroy_cmd(stack: str, yes_destroy_stack: str | None) -> None:
     click.echo(f"Resources: {describe(out.changes)}")
 
 
+@cli.command("blame")
+@click.argument("resource", metavar="KIND/NAME")
+@click.option("-s", "--stack", metavar="NAME", help="Also follow this stack's overlay, and show when each change "
+              "reached the stack (its update history; needs the engine and the backend).")
+@click.option("-o", "--output", "fmt", type=click.Choice(("text", "json")), default="text", show_default=True)
+def blame_cmd(resource: str, stack: str | None, fmt: str) -> None:
+    """The commits that changed a resource's manifest and stack overlays: author, date, pull
+    request, and (with --stack) the update that deployed each.
+
+    KIND/NAME as in the manifests, e.g. Compute/gpu-cluster; KIND/ENDPOINT/NAME for a deployment.
+    """
+    import json as _json
+
+    from controller import audit
+    from controller.validate import validate
+
+    root = _repo_root()
+    report = validate(root=root, cwd=root, skip_path_checks=True)
+    try:
+        manifest = audit.find(report.manifests, resource)
+    except audit.BlameError as exc:
+        raise click.UsageError(str(exc)) from None
+    stacks = report.stacks
+    updates: dict[str, list] = {}
+    if stack is not None:
+        stacks = [s for s in report.stacks if s.name == stack]
+        if not stacks:
+            raise click.UsageError(f"no stack {stack!r}: stacks are {', '.join(s.name for s in report.stacks)}")
+        from controller.engine import operations
+        updates[stack] = [audit.Deployment(stack, u.version, u.started, u.commit)
+                          for u in _engine_call(operations.history, root, stack)
+                          if u.result == "succeeded" and u.commit and u.kind == "update"]
+    try:
+        result = audit.blame(root, manifest, stacks, report.overlaid, updates)
+    except audit.BlameError as exc:
+        click.echo(f"amlctl: {exc}", err=True)
+        sys.exit(1)
+    if fmt == "json":
+        click.echo(_json.dumps(result.to_dict(), indent=2, sort_keys=True))
+        return
+    click.echo(f"{result.subject}: " + "; ".join(f"{r.via} {r}" for r in result.regions))
+    for e in result.edits:
+        pr = f" ({e.pull_request})" if e.pull_request and e.pull_request not in e.subject else ""
+        click.echo(f"{e.commit[:12]}  {e.date[:19].replace('T', ' ')}  {e.author}  {e.subject}{pr}")
+        click.echo(f"    {e.region.via}: {e.region}")
+        for d in e.deployed:
+            click.echo(f"    deployed to {d.stack} by update #{d.version} at {d.time} ({d.commit[:12]})")
+        for name in result.stacks_checked:
+            if not any(d.stack == name for d in e.deployed):
+                click.echo(f"    not deployed to {name} yet")
+    if not result.edits:
+        click.echo("no commits: the resource's lines are not committed yet")
+    elif not result.stacks_checked:
+        click.echo("(pass --stack NAME to see when each change reached that stack)")
+
+
 @cli.command("changed")
 @click.option("--base", metavar="REV", help="Default: the merge base with the default branch.")
 @click.option("--head", metavar="REV", help="Default: the working tree.")

@@ -285,17 +285,22 @@ def history(root: Path, stack: str) -> list[Update]:
     graph = _render(root, stack)
     st = open_stack(root, stack, graph, find_engine())
     out = []
-    for u in st.history():
+    past = st.history()
+    for i, u in enumerate(past):
         commit = author = None
         msg = u.message or ""
-        if msg.startswith("amlctl apply ") and ":" in msg:
-            short = msg[len("amlctl apply "):].split(":", 1)[0].strip()
+        # The engine records the checkout's git metadata (git.head, git.author) when its project
+        # folder is inside the repository, which is the default; the message carries it anyway.
+        head = (u.environment or {}).get("git.head")
+        if head or (msg.startswith("amlctl apply ") and ":" in msg):
+            short = head or msg[len("amlctl apply "):].split(":", 1)[0].strip()
             try:
                 info = gitrev.commit_info(root, short)
                 commit, author = info["commit"], info["author"]
             except gitrev.GitError:
                 commit = short
-        out.append(Update(u.version, u.kind, u.result, str(u.start_time), msg, dict(u.resource_changes or {}),
+        # The file backend numbers no updates (version 0); number them from the oldest, as others do.
+        out.append(Update(u.version or len(past) - i, u.kind, u.result, str(u.start_time), msg, dict(u.resource_changes or {}),
                           commit, author))
     return out
 

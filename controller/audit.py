@@ -1,0 +1,185 @@
+"""`blame`: one resource's audit trail, from git history and the engine's update history.
+
+    KIND/NAME -> the lines of its manifest document, and of each stack overlay that selects it
+              -> `git log -L` over exactly those lines: who changed them, when, through which pull request
+              -> per stack, the first successful update whose commit contains each change: when it reached Azure
+
+Git is the audit trail: nothing here is stored by amlctl. A multi-document file is followed
+document by document, and an overlay entry line by line, so a commit that changed a sibling
+resource in the same file is not blamed on this one.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from controller import gitrev
+from controller.manifests.model import Manifest
+from controller.stacks import Stack
+
+
+class BlameError(Exception):
+    """The resource cannot be found or its history cannot be read; the message says why."""
+
+
+@dataclass(frozen=True)
+class Region:
+    """Lines of a file at HEAD that define the resource: its manifest document, or one overlay entry."""
+    path: str
+    start: int
+    end: int
+    via: str  # "manifest" or "overlay of stack NAME"
+
+    def __str__(self) -> str:
+        return f"{self.path}:{self.start}-{self.end}"
+
+
+@dataclass(frozen=True)
+class Deployment:
+    stack: str
+    version: int  # the engine's update number
+    time: str
+    commit: str
+
+
+@dataclass(frozen=True)
+class Edit:
+    commit: str
+    author: str
+    date: str
+    subject: str
+    region: Region
+    pull_request: str | None  # "#42", from the merge (or squash) commit that brought it into the branch
+    deployed: tuple[Deployment, ...] = ()  # per stack, the first update that contained the change
+
+
+@dataclass
+class Blame:
+    subject: str
+    regions: list[Region]
+    edits: list[Edit] = field(default_factory=list)
+    stacks_checked: list[str] = field(default_factory=list)  # stacks whose update history was read
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "resource": self.subject,
+            "regions": [{"path": r.path, "start": r.start, "end": r.end, "via": r.via} for r in self.regions],
+            "edits": [{"commit": e.commit, "author": e.author, "date": e.date, "subject": e.subject,
+                       "pull_request": e.pull_request, "via": e.region.via, "lines": str(e.region),
+                       "deployed": [d.__dict__ for d in e.deployed]} for e in self.edits],
+            "stacks_checked": self.stacks_checked,
+        }
+
+
+def find(manifests: list[Manifest], target: str) -> Manifest:
+    """KIND/NAME (kind case-insensitive), or KIND/PARENT/NAME for deployments (their endpoint)."""
+    parts = target.split("/")
+    if len(parts) not in (2, 3) or not all(parts):
+        raise BlameError(f"{target!r}: expected KIND/NAME, e.g. Compute/gpu-cluster "
+                         "(KIND/ENDPOINT/NAME for a deployment)")
+    kind, name = parts[0].lower(), parts[-1]
+    hits = [m for m in manifests if m.kind.lower() == kind and m.name == name
+            and (len(parts) == 2 or m.spec.get("endpoint_name") == parts[1])]
+    if not hits:
+        same_kind = sorted({m.subject for m in manifests if m.kind.lower() == kind})
+        hint = f"; {parts[0]} manifests: {', '.join(same_kind)}" if same_kind else \
+            f"; kinds: {', '.join(sorted({m.kind for m in manifests}))}"
+        raise BlameError(f"no manifest defines {target}{hint}")
+    if len(hits) > 1:
+        where = ", ".join(f"{m.spec.get('endpoint_name', m.workspace)}/{m.name} ({m.source})" for m in hits)
+        raise BlameError(f"{target} is ambiguous: {where}; name it as KIND/ENDPOINT/NAME")
+    return hits[0]
+
+
+def regions(root: Path, manifest: Manifest, stacks: list[Stack], overlaid: dict[str, list[Manifest]]) -> list[Region]:
+    out = [_document_region(root, manifest)]
+    for stack in stacks:
+        mine = next((m for m in overlaid.get(stack.name, []) if m.key[0] == manifest.kind and m.name == manifest.name
+                     and m.path == manifest.path and m.doc_index == manifest.doc_index), None)
+        for patch in (mine.patches if mine else ()):
+            entry = patch.prefix[:-2]  # (..., "amlctl:overlays", i) without ("patch", "spec")
+            lines = [line for table in (patch.positions.values, patch.positions.keys)
+                     for path, (line, _) in table.items() if tuple(path[:len(entry)]) == entry]
+            out.append(Region(patch.path, min(lines), max(lines), f"overlay of stack {stack.name}"))
+    return out
+
+
+def _document_region(root: Path, m: Manifest) -> Region:
+    text = (root / m.path).read_text(encoding="utf-8")
+    nodes = list(yaml.compose_all(text, Loader=yaml.SafeLoader))
+    node = nodes[m.doc_index]
+    end = node.end_mark.line + (1 if node.end_mark.column else 0)
+    return Region(m.path, node.start_mark.line + 1, max(end, node.start_mark.line + 1), "manifest")
+
+
+def edits(root: Path, region: Region, head: str = "HEAD") -> list[Edit]:
+    fmt = "%H%x00%an <%ae>%x00%aI%x00%s"
+    try:
+        out = gitrev.git(root, "log", f"-L{region.start},{region.end}:{region.path}", "-s", f"--format={fmt}", head)
+    except gitrev.GitError as exc:
+        raise BlameError(f"cannot read the history of {region}: {exc} (is the file committed?)") from None
+    found = []
+    for line in out.splitlines():
+        if line.count("\0") != 3:
+            continue
+        sha, author, date, subject = line.split("\0")
+        found.append(Edit(sha, author, date, subject, region, pull_request(root, sha, subject, head)))
+    return found
+
+
+_PR = re.compile(r"(?:pull request |\()#(\d+)")
+
+
+def pull_request(root: Path, sha: str, subject: str, head: str = "HEAD") -> str | None:
+    """The pull request that brought a commit in: its own subject when squash-merged ("... (#42)"),
+    else the first merge commit between it and HEAD ("Merge pull request #42 from ...")."""
+    match = _PR.search(subject)
+    if match:
+        return f"#{match.group(1)}"
+    merges = gitrev.git(root, "log", "--ancestry-path", "--merges", "--reverse", "--format=%H %s", f"{sha}..{head}")
+    for line in merges.splitlines():
+        merge, _, merge_subject = line.partition(" ")
+        if _contains(root, f"{merge}^1", sha):
+            continue  # already on the branch merged into: this merge did not bring it
+        match = _PR.search(merge_subject)
+        return f"#{match.group(1)}" if match else None
+    return None
+
+
+def deployments(root: Path, edit: Edit, updates: dict[str, list[Deployment]]) -> tuple[Deployment, ...]:
+    """Per stack, the oldest successful update whose commit contains the edit."""
+    out = []
+    for stack in sorted(updates):
+        for d in sorted(updates[stack], key=lambda d: d.version):
+            if _contains(root, d.commit, edit.commit):
+                out.append(d)
+                break
+    return tuple(out)
+
+
+def _contains(root: Path, commit: str, ancestor: str) -> bool:
+    try:
+        gitrev.git(root, "merge-base", "--is-ancestor", ancestor, commit)
+        return True
+    except gitrev.GitError:
+        return False
+
+
+def blame(root: Path, manifest: Manifest, stacks: list[Stack], overlaid: dict[str, list[Manifest]],
+          updates: dict[str, list[Deployment]]) -> Blame:
+    """`updates`: per stack, its successful updates with their commits (from the engine)."""
+    result = Blame(manifest.subject, regions(root, manifest, stacks, overlaid), stacks_checked=sorted(updates))
+    seen: dict[tuple[str, str], Edit] = {}
+    for region in result.regions:
+        for e in edits(root, region):
+            seen.setdefault((e.commit, region.via), e)
+    ordered = sorted(seen.values(), key=lambda e: (e.date, e.commit, e.region.via), reverse=True)
+    result.edits = [Edit(e.commit, e.author, e.date, e.subject, e.region, e.pull_request,
+                         deployments(root, e, {s: u for s, u in updates.items()
+                                               if e.region.via in ("manifest", f"overlay of stack {s}")}))
+                    for e in ordered]
+    return result
