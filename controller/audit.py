@@ -52,7 +52,7 @@ class Edit:
     author: str
     date: str
     subject: str
-    region: Region
+    regions: tuple[Region, ...]  # which of the resource's lines the commit changed
     pull_request: str | None  # "#42", from the merge (or squash) commit that brought it into the branch
     deployed: tuple[Deployment, ...] = ()  # per stack, the first update that contained the change
 
@@ -69,7 +69,8 @@ class Blame:
             "resource": self.subject,
             "regions": [{"path": r.path, "start": r.start, "end": r.end, "via": r.via} for r in self.regions],
             "edits": [{"commit": e.commit, "author": e.author, "date": e.date, "subject": e.subject,
-                       "pull_request": e.pull_request, "via": e.region.via, "lines": str(e.region),
+                       "pull_request": e.pull_request,
+                       "changed": [{"via": r.via, "lines": str(r)} for r in e.regions],
                        "deployed": [d.__dict__ for d in e.deployed]} for e in self.edits],
             "stacks_checked": self.stacks_checked,
         }
@@ -127,7 +128,7 @@ def edits(root: Path, region: Region, head: str = "HEAD") -> list[Edit]:
         if line.count("\0") != 3:
             continue
         sha, author, date, subject = line.split("\0")
-        found.append(Edit(sha, author, date, subject, region, pull_request(root, sha, subject, head)))
+        found.append(Edit(sha, author, date, subject, (region,), pull_request(root, sha, subject, head)))
     return found
 
 
@@ -173,13 +174,19 @@ def blame(root: Path, manifest: Manifest, stacks: list[Stack], overlaid: dict[st
           updates: dict[str, list[Deployment]]) -> Blame:
     """`updates`: per stack, its successful updates with their commits (from the engine)."""
     result = Blame(manifest.subject, regions(root, manifest, stacks, overlaid), stacks_checked=sorted(updates))
-    seen: dict[tuple[str, str], Edit] = {}
+    by_commit: dict[str, Edit] = {}
     for region in result.regions:
         for e in edits(root, region):
-            seen.setdefault((e.commit, region.via), e)
-    ordered = sorted(seen.values(), key=lambda e: (e.date, e.commit, e.region.via), reverse=True)
-    result.edits = [Edit(e.commit, e.author, e.date, e.subject, e.region, e.pull_request,
+            seen = by_commit.get(e.commit)
+            by_commit[e.commit] = e if seen is None else Edit(seen.commit, seen.author, seen.date, seen.subject,
+                                                               seen.regions + e.regions, seen.pull_request)
+    # Newest first in git's topological order: commit dates tie (one second) and can lie (rebases).
+    rank = {sha: i for i, sha in enumerate(gitrev.git(root, "rev-list", "--topo-order", "HEAD").split())}
+    ordered = sorted(by_commit.values(), key=lambda e: rank.get(e.commit, len(rank)))
+    # A manifest change reaches every stack; an overlay change only its own.
+    result.edits = [Edit(e.commit, e.author, e.date, e.subject, e.regions, e.pull_request,
                          deployments(root, e, {s: u for s, u in updates.items()
-                                               if e.region.via in ("manifest", f"overlay of stack {s}")}))
+                                               if any(r.via in ("manifest", f"overlay of stack {s}")
+                                                      for r in e.regions)}))
                     for e in ordered]
     return result

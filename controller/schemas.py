@@ -253,6 +253,9 @@ def _explain(schemas: SchemaSet, err: ValidationError, base: str) -> Iterator[Sc
                 yield SchemaProblem(path, "S005", f"missing required field {field!r}{where}", at_key=True)
         return
     if kind in ("oneOf", "anyOf") and err.context:
+        if custom:  # the schema says in one phrase what its branches accept
+            yield SchemaProblem(path, "S003", f"{dotted(path)}: {custom}")
+            return
         best = best_match(err.context)
         # When no branch even has the right shape, say which shapes are accepted.
         if best.validator == "type" and not best.absolute_path and custom is None:

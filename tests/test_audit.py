@@ -54,10 +54,11 @@ def test_blame_follows_the_manifest_document_and_the_stack_overlay_and_names_the
     assert run.code == 0, run.err
     doc = json.loads(run.out)
     assert [r["via"] for r in doc["regions"]] == ["manifest", "overlay of stack prod"]
-    edits = [(e["commit"], e["via"], e["author"], e["pull_request"]) for e in doc["edits"]]
-    assert edits[0] == (gpu, "overlay of stack prod", "Ben Ops <ben@example.com>", "#7")
-    assert {e[0] for e in edits} == {gpu, first}  # the CPU cluster's commit is not blamed on the GPU cluster
-    assert all(e[3] is None for e in edits if e[0] == first)  # committed on main directly
+    edits = [(e["commit"], [c["via"] for c in e["changed"]], e["author"], e["pull_request"]) for e in doc["edits"]]
+    assert edits[0] == (gpu, ["overlay of stack prod"], "Ben Ops <ben@example.com>", "#7")
+    # One entry per commit, naming each of the resource's places it changed.
+    assert edits[1] == (first, ["manifest", "overlay of stack prod"], "Ada Reviewer <ada@example.com>", None)
+    assert len(edits) == 2  # the CPU cluster's commit, in the same file, is not blamed on the GPU cluster
     text = amlctl("blame", "Compute/gpu-cluster", cwd=estate).out
     assert "prod GPU cluster: up to 12 nodes (#7)" in text and "stacks/Pulumi.prod.yaml:" in text
     cpu = amlctl("blame", "compute/cpu-cluster", "--output", "json", cwd=estate).json()

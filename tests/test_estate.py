@@ -101,3 +101,15 @@ def test_validate_from_a_subfolder_finds_the_repository(tmp_path: Path) -> None:
     run = amlctl("validate", "--strict", cwd=copy / "manifests" / "endpoints")
     assert run.code == 0, run.out
     assert "valid: 0 errors" in run.out
+
+
+def test_booleans_pulumi_wrote_back_as_strings_keep_their_meaning(tmp_path: Path) -> None:
+    """`pulumi config set` (e.g. to add a secret) rewrites a stack file's booleans as "true"/"false"."""
+    from controller.stacks import load_stack
+    path = tmp_path / "Pulumi.prod.yaml"
+    path.write_text('config:\n  amlctl:production: "true"\n  amlctl:manageResourceGroup: "false"\n')
+    stack, diags = load_stack(path, "stacks/Pulumi.prod.yaml")
+    assert diags == [] and stack.production is True and stack.settings["manageResourceGroup"] is False
+    path.write_text('config:\n  amlctl:production: "yes"\n')
+    stack, diags = load_stack(path, "stacks/Pulumi.prod.yaml")
+    assert stack is None and diags[0].line == 2 and "expected true or false" in diags[0].message

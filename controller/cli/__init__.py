@@ -5,6 +5,7 @@ Exit codes (stable): 0 success, 1 invalid input or failed operation, 2 usage err
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from collections import Counter
 import sys
@@ -337,7 +338,8 @@ def blame_cmd(resource: str, stack: str | None, fmt: str) -> None:
     for e in result.edits:
         pr = f" ({e.pull_request})" if e.pull_request and e.pull_request not in e.subject else ""
         click.echo(f"{e.commit[:12]}  {e.date[:19].replace('T', ' ')}  {e.author}  {e.subject}{pr}")
-        click.echo(f"    {e.region.via}: {e.region}")
+        for r in e.regions:
+            click.echo(f"    changed the {r.via}: {r}")
         for d in e.deployed:
             click.echo(f"    deployed to {d.stack} by update #{d.version} at {d.time} ({d.commit[:12]})")
         for name in result.stacks_checked:
@@ -347,6 +349,56 @@ def blame_cmd(resource: str, stack: str | None, fmt: str) -> None:
         click.echo("no commits: the resource's lines are not committed yet")
     elif not result.stacks_checked:
         click.echo("(pass --stack NAME to see when each change reached that stack)")
+
+
+@cli.command("init")
+@click.argument("directory", default=".", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--project", metavar="NAME", help="Pulumi project name. Default: the directory's name.")
+@click.option("--workspace", metavar="NAME", help="The Azure ML workspace. Default: mlw-PROJECT.")
+@click.option("--location", default="westeurope", show_default=True, help="Azure region.")
+@click.option("--ci", "ci", multiple=True, type=click.Choice(("github", "azure-devops")),
+              help="CI pipelines to add (repeatable). Default: both; delete the one you do not use.")
+@click.option("--no-git", is_flag=True, help="Do not run `git init` when DIRECTORY is not in a repository.")
+def init_cmd(directory: Path, project: str | None, workspace: str | None, location: str, ci: tuple[str, ...],
+             no_git: bool) -> None:
+    """Scaffold a new GitOps repository in DIRECTORY: a minimal workspace manifest, dev, prod and
+    local stacks, Pulumi.yaml, .gitignore, pre-commit, CI pipelines and a README. Overwrites nothing."""
+    from controller import gitrev, scaffold
+
+    directory = directory.resolve()
+    project = project or re.sub(r"[^A-Za-z0-9_.-]", "-", directory.name) or "estate"
+    try:
+        content = scaffold.files(project, workspace or f"mlw-{project}"[:33], location,
+                                 ci or tuple(scaffold.CI_SYSTEMS))
+        written = scaffold.write(directory, content)
+    except scaffold.InitError as exc:
+        raise click.UsageError(str(exc)) from None
+    if not no_git and not gitrev.is_repository(directory):
+        gitrev.git(directory, "init", "-q", "-b", "main")
+        click.echo(f"initialised a git repository in {directory}")
+    for rel in written:
+        if not rel.startswith("schemas/"):
+            click.echo(f"  created {rel}")
+    click.echo(f"  created schemas/ ({sum(r.startswith('schemas/') for r in written)} JSON Schemas for editors)")
+    click.echo(f"\nNext: cd {directory} && amlctl validate && amlctl apply --stack local --yes\n"
+               "Then fill in the subscriptions in stacks/, commit, push, and follow README.md's set-up.")
+
+
+@cli.command("pulumi", context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})
+@click.option("-s", "--stack", required=True, metavar="NAME")
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+def pulumi_cmd(stack: str, args: tuple[str, ...]) -> None:
+    """Run the Pulumi CLI on a stack as amlctl sets it up (backend, project, stack files), for what
+    amlctl has no command of its own: `import`, `stack export`, `stack change-secrets-provider`...
+
+    Example: amlctl pulumi --stack prod -- stack change-secrets-provider "azurekeyvault://kv.vault.azure.net/keys/amlctl"
+    """
+    from controller.engine import operations
+
+    if not args:
+        raise click.UsageError("give the Pulumi command after --, e.g. amlctl pulumi --stack dev -- stack export")
+    code = _engine_call(operations.passthrough, _repo_root(), stack, list(args))
+    sys.exit(code)
 
 
 @cli.command("changed")

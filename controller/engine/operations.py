@@ -415,3 +415,17 @@ def _alive(pid: int) -> bool:
         return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE  # a zombie holds nothing
     except psutil.NoSuchProcess:
         return False
+
+
+def passthrough(root: Path, stack: str, args: list[str]) -> int:
+    """The Pulumi CLI in amlctl's project folder for the stack, with its environment (backend,
+    PULUMI_HOME, passphrase), selecting the stack. Output goes straight to the terminal."""
+    import subprocess
+    graph = _render(root, stack)
+    engine = find_engine()
+    st = open_stack(root, stack, graph, engine)  # creates the project folder and selects the stack
+    env = {**os.environ, **_env(root, stack), "PATH": os.pathsep.join([str(engine.binary.parent),
+                                                                        os.environ.get("PATH", "")])}
+    env.pop("PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION", None)  # `import` may need azure-native's plugin
+    return subprocess.run([str(engine.binary), *args, "--stack", st.name], cwd=state_dir(root, stack) / "project",
+                          env=env).returncode

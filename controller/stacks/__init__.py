@@ -92,7 +92,9 @@ def load_stack(path: Path, shown: str, schemas: S.SchemaSet | None = None) -> tu
     if diags:
         return None, diags
     config = doc.data.get("config", {})
-    settings = {k[len(NS):]: v for k, v in config.items() if k.startswith(NS)}
+    booleans = _pulumi_booleans(schemas)
+    settings = {k[len(NS):]: (v == "true" if k in booleans and isinstance(v, str) else v)
+                for k, v in config.items() if k.startswith(NS)}
     overlays = []
     for i, o in enumerate(settings.get("overlays", [])):
         prefix = ("config", NS + "overlays", i)
@@ -105,6 +107,12 @@ def load_stack(path: Path, shown: str, schemas: S.SchemaSet | None = None) -> tu
     excludes = tuple(Overlay(i, sel, {}, "", ("config", NS + "exclude", i))
                      for i, sel in enumerate(settings.get("exclude", [])))
     return Stack(name, shown, settings, tuple(overlays), doc.positions, excludes), diags
+
+
+def _pulumi_booleans(schemas: S.SchemaSet) -> set[str]:
+    """The settings the stack schema declares as booleans (which Pulumi may have quoted)."""
+    props = schemas.documents["stack.schema.json"]["properties"]["config"]["properties"]
+    return {k for k, v in props.items() if v.get("$ref", "").endswith("/pulumiBoolean")}
 
 
 def merge_patch(target: Any, patch: Any) -> Any:
