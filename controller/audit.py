@@ -15,8 +15,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from controller import gitrev
 from controller.manifests.model import Manifest
 from controller.stacks import Stack
@@ -97,7 +95,7 @@ def find(manifests: list[Manifest], target: str) -> Manifest:
 
 
 def regions(root: Path, manifest: Manifest, stacks: list[Stack], overlaid: dict[str, list[Manifest]]) -> list[Region]:
-    out = [_document_region(root, manifest)]
+    out = [_document_region(manifest)]
     for stack in stacks:
         mine = next((m for m in overlaid.get(stack.name, []) if m.key[0] == manifest.kind and m.name == manifest.name
                      and m.path == manifest.path and m.doc_index == manifest.doc_index), None)
@@ -109,12 +107,8 @@ def regions(root: Path, manifest: Manifest, stacks: list[Stack], overlaid: dict[
     return out
 
 
-def _document_region(root: Path, m: Manifest) -> Region:
-    text = (root / m.path).read_text(encoding="utf-8")
-    nodes = list(yaml.compose_all(text, Loader=yaml.SafeLoader))
-    node = nodes[m.doc_index]
-    end = node.end_mark.line + (1 if node.end_mark.column else 0)
-    return Region(m.path, node.start_mark.line + 1, max(end, node.start_mark.line + 1), "manifest")
+def _document_region(m: Manifest) -> Region:
+    return Region(m.path, m.lines[0], m.lines[1], "manifest")
 
 
 def edits(root: Path, region: Region, head: str = "HEAD") -> list[Edit]:

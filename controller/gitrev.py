@@ -97,6 +97,16 @@ def last_commits(root: Path, rev: str | None, paths: list[str]) -> dict[str, str
     return out
 
 
+def last_commit_of_lines(root: Path, rev: str | None, path: str, start: int, end: int) -> str | None:
+    """The commit (at or before `rev`) that last changed lines start..end of `path` as they are
+    at `rev`, following them back through history (`git log -L`); None if git cannot say."""
+    try:
+        out = git(root, "log", "-1", "--format=%H", "-s", f"-L{start},{end}:{path}", rev or "HEAD")
+    except GitError:
+        return None
+    return out.strip().splitlines()[0] if out.strip() else None
+
+
 def is_dirty(root: Path, paths: list[str] | None = None) -> bool:
     return bool(git(root, "status", "--porcelain", "--", *(paths or [])).strip())
 

@@ -64,6 +64,24 @@ def render_stacks(root: Path, stacks: list[str], *, strict: bool = False, rev: s
         return _render_dir(root, scratch, stacks, strict, rev, commits, label, allow_missing_stack)
 
 
+def _document_commits(repo: Path, rev: str | None, manifests: list, commits: dict[str, str]) -> dict[str, str]:
+    """For files holding several manifests, the commit that last changed each document ("path#index"),
+    so that a commit to one document does not re-tag its siblings. Single-document files need no
+    more than the file's commit."""
+    per_file: dict[str, list] = {}
+    for m in manifests:
+        per_file.setdefault(m.path, []).append(m)
+    out = {}
+    for path, ms in per_file.items():
+        if len(ms) < 2 or path not in commits:
+            continue
+        for m in ms:
+            sha = gitrev.last_commit_of_lines(repo, rev, path, *m.lines)
+            if sha:
+                out[f"{path}#{m.doc_index}"] = sha
+    return out
+
+
 def _render_dir(repo: Path, tree: Path, stacks: list[str], strict: bool, rev: str | None, commits: dict | None,
                 label: str, allow_missing_stack: bool) -> dict[str, Side]:
     out: dict[str, Side] = {}
@@ -78,7 +96,10 @@ def _render_dir(repo: Path, tree: Path, stacks: list[str], strict: bool, rev: st
     paths = [str(tree / p) for p in TRACKED if (tree / p).exists()]
     report = validate(paths or None, cwd=tree, root=tree, strict=strict)
     if commits is None:
-        commits = gitrev.last_commits(repo, rev, TRACKED) if gitrev.is_repository(repo) else {}
+        commits = {}
+        if gitrev.is_repository(repo):
+            commits = gitrev.last_commits(repo, rev, TRACKED)
+            commits |= _document_commits(repo, rev, report.manifests, commits)
     for stack in present:
         diags = [d for d in report.diagnostics if d.stack in ("", stack)]
         st = next((s for s in report.stacks if s.name == stack), None)

@@ -54,11 +54,16 @@ def test_apply_from_nothing_then_nothing_then_an_in_place_update(estate: Path):
     commit(estate, "manifests/compute.yaml", "max_instances: 4", "max_instances: 6", "scale the CPU cluster")
     update = amlctl("apply", "--stack", "local", "--yes", cwd=estate)
     assert update.code == 0, update.err
-    # cpu-cluster's size, and the amlctl-commit tag of the file's other two computes (tags follow
-    # the commit that last changed the manifest file).
-    assert "~ 3 updated" in update.out and "scale the CPU cluster" in update.out
-    cpu = next(d for i, d in docs(estate).items() if i.endswith("/computes/cpu-cluster"))
+    # Only cpu-cluster: its two siblings in compute.yaml keep their amlctl-commit tag (it follows
+    # the commit that last changed each one's own document).
+    assert "~ 1 updated" in update.out and "scale the CPU cluster" in update.out
+    assert "updated    mlw-credit/compute/cpu-cluster" in update.out
+    by_id = docs(estate)
+    cpu = next(d for i, d in by_id.items() if i.endswith("/computes/cpu-cluster"))
+    gpu = next(d for i, d in by_id.items() if i.endswith("/computes/gpu-cluster"))
     assert json.dumps(cpu).count('"maxNodeCount": 6') == 1
+    assert cpu["properties"]["tags"]["amlctl-commit"] == git(estate, "rev-parse", "HEAD")
+    assert gpu["properties"]["tags"]["amlctl-commit"] == git(estate, "rev-parse", "HEAD~1")
 
 
 def test_deletion_needs_allow_delete_and_a_dirty_tree_is_refused(estate: Path):
@@ -134,7 +139,7 @@ def test_history_joins_updates_with_git(estate: Path):
     assert [u["result"] for u in updates] == ["succeeded", "succeeded"]
     assert updates[0]["author"] == "Ada Reviewer <ada@example.com>"
     assert updates[0]["commit"] == git(estate, "rev-parse", "HEAD")
-    assert updates[0]["changes"].get("update") == 3 and updates[1]["changes"].get("create") == 56
+    assert updates[0]["changes"].get("update") == 1 and updates[1]["changes"].get("create") == 56
 
 
 def test_destroy_is_guarded_by_the_stack_name(estate: Path):

@@ -196,4 +196,4 @@ def _build(doc: Document, kind: str, schemas: S.SchemaSet, folders: dict[str, li
         workspace = candidates[0] if candidates else None
     return Manifest(kind=kind, name=str(name), workspace=workspace if info.scope == "workspace" else None,
                     spec=spec, path=doc.path, doc_index=doc.index, form=form, positions=doc.positions,
-                    spec_prefix=prefix, name_at=name_at, labels=labels, annotations=annotations)
+                    spec_prefix=prefix, name_at=name_at, labels=labels, annotations=annotations, lines=doc.lines)

@@ -58,6 +58,7 @@ class Manifest:
     labels: Mapping[str, str] = field(default_factory=dict)
     annotations: Mapping[str, str] = field(default_factory=dict)
     patches: tuple[Patch, ...] = ()  # overlays applied, in order
+    lines: tuple[int, int] = field(default=(0, 0), compare=False)  # the document's lines in its file
 
     @property
     def subject(self) -> str:

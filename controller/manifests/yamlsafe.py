@@ -61,6 +61,7 @@ class Document:
     index: int  # 0-based position in the file's document stream
     data: Any
     positions: Positions
+    lines: tuple[int, int] = (0, 0)  # first and last line of the document in its file, 1-based
 
 
 _TAG = "tag:yaml.org,2002:"
@@ -207,7 +208,9 @@ def parse(path: str, raw: bytes, limits: Limits = DEFAULT_LIMITS) -> tuple[list[
                 except _Fail as fail:
                     line, col = _pos(fail.node) if fail.node is not None else (1, 1)
                     return docs, [error(path, line, col, fail.code, fail.message)]
-                docs.append(Document(path, index, data, positions))
+                end = node.end_mark.line + (1 if node.end_mark.column else 0)
+                docs.append(Document(path, index, data, positions,
+                                     (node.start_mark.line + 1, max(end, node.start_mark.line + 1))))
             index += 1
     except yaml.MarkedYAMLError as exc:
         line, col = _mark_of(exc)

@@ -54,7 +54,7 @@ class Context:
     manifests: list[Manifest]
     root: Path
     schemas: S.SchemaSet
-    commits: Mapping[str, str] = field(default_factory=dict)  # manifest path -> last commit that changed it
+    commits: Mapping[str, str] = field(default_factory=dict)  # path, or path#doc, -> last commit that changed it
     allow_missing_files: bool = False
     resources: dict[str, Resource] = field(default_factory=dict)
     diagnostics: list[Diagnostic] = field(default_factory=list)
@@ -124,12 +124,13 @@ class Context:
 
     def tags(self, m: Manifest | None, own: Mapping[str, Any] | None = None) -> dict[str, str]:
         """ARM tags: the manifest's own, then amlctl's. The commit is the one that last changed the
-        manifest file, not HEAD, so an unrelated commit does not touch every resource."""
+        manifest's document (its file, for single-document files), not HEAD, so an unrelated
+        commit does not touch every resource."""
         out = {str(k): str(v) for k, v in (own or {}).items()}
         out["managed-by"] = "amlctl"
         if m is not None:
             out["amlctl-manifest"] = m.path
-            commit = self.commits.get(m.path)
+            commit = self.commits.get(f"{m.path}#{m.doc_index}") or self.commits.get(m.path)
             if commit:
                 out["amlctl-commit"] = commit
         return out
