@@ -13,6 +13,7 @@ import ast
 import difflib
 import json
 import re
+import sys
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
 from pathlib import Path
@@ -24,7 +25,16 @@ import referencing
 import referencing.exceptions
 from jsonschema.exceptions import ValidationError, best_match
 
-SCHEMA_DIR = Path(__file__).resolve().parent.parent / "schemas"
+def _schema_dir() -> Path:
+    """The repository's schemas/ (a checkout or an editable install), else the copy a wheel
+    installs under <prefix>/share/amlctl/schemas."""
+    here = Path(__file__).resolve().parent.parent / "schemas"
+    if here.is_dir():
+        return here
+    return Path(sys.prefix) / "share" / "amlctl" / "schemas"
+
+
+SCHEMA_DIR = _schema_dir()
 BASE_URI = "https://amlctl.dev/schemas/v1alpha1/"
 API_VERSION = "amlctl.dev/v1alpha1"
 
