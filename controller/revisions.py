@@ -8,8 +8,10 @@ The working tree is one more "revision" (rev=None). Nothing here checks anything
 from __future__ import annotations
 
 import tempfile
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Iterator
 
 from controller import gitrev
 from controller import plan as P
@@ -55,13 +57,25 @@ def render_stacks(root: Path, stacks: list[str], *, strict: bool = False, rev: s
     label = describe(root, rev)
     if rev is None:
         return _render_dir(root, root, stacks, strict, rev, commits, label, allow_missing_stack)
+    try:
+        with materialized(root, rev) as scratch:
+            return _render_dir(root, scratch, stacks, strict, rev, commits, label, allow_missing_stack)
+    except gitrev.GitError as e:
+        return {s: Side(label, None, [error("", 0, 0, "P002", f"cannot read revision {rev}: {e}")]) for s in stacks}
+
+
+@contextmanager
+def materialized(root: Path, rev: str) -> Iterator[Path]:
+    """The revision's files in a scratch directory, for as long as the block needs them (a
+    program that uploads files reads them while the engine runs)."""
     with tempfile.TemporaryDirectory(prefix="amlctl-rev-") as tmp:
-        scratch = Path(tmp)
-        try:
-            gitrev.materialize(root, rev, scratch, ["."])
-        except gitrev.GitError as e:
-            return {s: Side(label, None, [error("", 0, 0, "P002", f"cannot read revision {rev}: {e}")]) for s in stacks}
-        return _render_dir(root, scratch, stacks, strict, rev, commits, label, allow_missing_stack)
+        gitrev.materialize(root, rev, Path(tmp), ["."])
+        yield Path(tmp)
+
+
+def render_tree(root: Path, tree: Path, stack: str, rev: str) -> Side:
+    """A stack rendered from a materialized revision `tree` of the repository `root`."""
+    return _render_dir(root, tree, [stack], False, rev, None, describe(root, rev), False)[stack]
 
 
 def _document_commits(repo: Path, rev: str | None, manifests: list, commits: dict[str, str]) -> dict[str, str]:

@@ -284,3 +284,43 @@ def test_preview_is_the_engines_view_in_plans_formats(estate: Path):
     assert "mlw-credit/compute/cpu-cluster" in updated
     md = amlctl("preview", "--stack", "local", "--output", "markdown", cwd=estate).out
     assert md.startswith("<!-- amlctl-plan stack=local -->")
+
+
+def test_drift_compares_with_what_was_applied_not_with_unapplied_commits(estate: Path):
+    assert amlctl("apply", "--stack", "local", "--yes", cwd=estate).code == 0
+    applied = git(estate, "rev-parse", "HEAD")
+    # Merged but not applied yet (say, waiting for approval): not drift.
+    commit(estate, "manifests/compute.yaml", "max_instances: 4", "max_instances: 7", "CPU cluster up to 7")
+    waiting = amlctl("drift", "--stack", "local", "--output", "json", cwd=estate)
+    assert waiting.code == 0, waiting.out + waiting.err
+    assert json.loads(waiting.out)["drifted"] == [] and applied[:12] in waiting.err
+    # Someone scales the cluster by hand: drift, and --fix puts back what was applied (4), not 7.
+    path = sim_doc(estate, "/computes/cpu-cluster.json")
+    doc = json.loads(path.read_text())
+    doc["properties"]["properties"]["properties"]["scaleSettings"]["minNodeCount"] = 3
+    path.write_text(json.dumps(doc))
+    found = json.loads(amlctl("drift", "--stack", "local", "--output", "json", cwd=estate).out)["drifted"]
+    assert [(d["name"], d["properties"]) for d in found] == [
+        ("mlw-credit/compute/cpu-cluster", ["properties.properties.scaleSettings.minNodeCount"])]
+    fixed = amlctl("drift", "--stack", "local", "--fix", cwd=estate)
+    assert fixed.code == 0, fixed.err
+    scale = json.loads(path.read_text())["properties"]["properties"]["properties"]["scaleSettings"]
+    assert (scale["minNodeCount"], scale["maxNodeCount"]) == (0, 4)
+    # The pending change is still the next apply's to make.
+    assert amlctl("apply", "--stack", "local", "--yes", cwd=estate).code == 0
+    scale = json.loads(path.read_text())["properties"]["properties"]["properties"]["scaleSettings"]
+    assert scale["maxNodeCount"] == 7
+
+
+def test_read_only_commands_leave_a_new_stack_alone_and_apply_asks_for_a_secrets_setup(estate: Path):
+    before = (estate / "stacks" / "Pulumi.dev.yaml").read_text()
+    history = amlctl("history", "--stack", "dev", "--output", "json", cwd=estate)
+    assert history.code == 0 and json.loads(history.out) == []
+    drift = amlctl("drift", "--stack", "dev", cwd=estate)
+    assert drift.code == 0 and "never been applied" in drift.err
+    refused = amlctl("apply", "--stack", "dev", "--yes", cwd=estate)
+    assert refused.code == 1 and "no secrets configuration" in refused.err
+    assert "amlctl pulumi --stack dev -- stack change-secrets-provider" in refused.err
+    # Nothing touched the stack file: no salt written, no booleans rewritten.
+    assert (estate / "stacks" / "Pulumi.dev.yaml").read_text() == before
+    assert git(estate, "status", "--porcelain") == ""

@@ -32,7 +32,7 @@ Each graph type token maps to a `pulumi.dynamic.Resource` subclass (Pulumi type
   succeeds, as ARM's DELETE does.
 - update keeps what ARM owns (an endpoint's traffic, SERVER_SET) and recreates a document that
   vanished (a PUT is an upsert); `created` survives updates.
-- assets (Blob sources) are stored as {"$asset": {"path", "sha256"}}: they reach the provider as
+- assets (Blob sources) are stored as {"$asset": {"sha256"}}: they reach the provider as
   such, since the engine hands dynamic providers hash-only assets in diff.
 - computed outputs: `id`, and for inputs with a system-assigned identity `identity.principalId`
   and `identity.tenantId` (deterministic GUIDs from the id).
@@ -393,7 +393,9 @@ def _plain(value: Any, top: bool = True) -> Any:
     if isinstance(value, float) and value.is_integer() and abs(value) < 2 ** 53:
         return int(value)  # the engine carries every number as a double; the graph has ints
     if isinstance(value, pulumi.FileAsset):
-        return {"$asset": {"path": str(value.path), "sha256": _file_sha256(str(value.path))}}
+        # By content only, as the engine compares assets: where the checkout sits (a CI agent's
+        # work folder, a past revision materialized for drift) is not a change.
+        return {"$asset": {"sha256": _file_sha256(str(value.path))}}
     if isinstance(value, pulumi.StringAsset):
         return {"$asset": {"sha256": hashlib.sha256(value.text.encode()).hexdigest()}}
     if isinstance(value, pulumi.RemoteAsset):
@@ -703,7 +705,7 @@ class SimulatedResource(dynamic.Resource):
     _subscription = FAKE_SUBSCRIPTION
 
     def __init__(self, resource_name: str, opts: pulumi.ResourceOptions | None = None, **kwargs: Any) -> None:
-        # Assets become plain {"$asset": {path, sha256}} values here: the engine sends a dynamic provider's
+        # Assets become plain {"$asset": {sha256}} values here: the engine sends a dynamic provider's
         # diff hash-only assets, which the Python dynamic-provider host cannot read back.
         props = {wire(k): _plain(v, False) for k, v in kwargs.items()}
         simulator = TrafficSimulator if self._type_token == TRAFFIC else ArmSimulator

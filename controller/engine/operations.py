@@ -80,13 +80,16 @@ def _record(root: Path, stack: str, graph: Graph, commit: str | None) -> None:
     tmp.replace(path)  # atomic: a crash leaves the previous record, never half of one
 
 
-def _env(root: Path, stack: str) -> dict[str, str]:
-    sd = state_dir(root, stack)
-    (sd / "home").mkdir(parents=True, exist_ok=True)
+def _env(root: Path, stack: str, target: str = "local") -> dict[str, str]:
+    # One PULUMI_HOME for all stacks: plugins (azure-native is large) are downloaded once.
+    home = state_dir(root, stack).parent / ".pulumi-home"
+    home.mkdir(parents=True, exist_ok=True)
     env = {
-        "PULUMI_HOME": str(sd / "home"),
+        "PULUMI_HOME": str(home),
         "PULUMI_SKIP_UPDATE_CHECK": "true",
-        "PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION": "true",
+        # The local target needs no plugin beyond the Python language host; the Azure target
+        # fetches the azure-native plugin version the installed SDK asks for.
+        "PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION": "true" if target == "local" else "false",
         "PYTHONPATH": os.pathsep.join([str(Path(__file__).resolve().parents[2]), os.environ.get("PYTHONPATH", "")]),
         "PULUMI_PYTHON_CMD": sys.executable,
     }
@@ -96,7 +99,15 @@ def _env(root: Path, stack: str) -> dict[str, str]:
     return env
 
 
-def open_stack(root: Path, stack: str, graph: Graph, engine: Engine):
+class NeverApplied(Exception):
+    """A read-only command on a stack the backend does not have yet."""
+
+
+def open_stack(root: Path, stack: str, graph: Graph, engine: Engine, *, create: bool = True,
+               tree: Path | None = None):
+    """The stack in the backend. Read-only commands pass create=False: creating a stack makes
+    Pulumi write a new encryption salt into the stack file, a change nobody asked for. `tree`
+    is where the program finds the files it uploads (a past revision's, for drift)."""
     from pulumi import automation as auto
 
     from controller.program import azure_provider, build
@@ -110,10 +121,10 @@ def open_stack(root: Path, stack: str, graph: Graph, engine: Engine):
         if target == "local":
             from controller.engine import local
             sub = graph.settings.get("subscriptionId")
-            build(graph, root, classes=local.classes(sd / "sim", subscription=sub),
+            build(graph, tree or root, classes=local.classes(sd / "sim", subscription=sub),
                   client_config=lambda f: local.client_config(sub)[f])
         else:
-            build(graph, root, provider=azure_provider(graph))
+            build(graph, tree or root, provider=azure_provider(graph))
 
     # The engine works in a project folder of amlctl's own under the state directory: inline
     # programs need no `main`, and the repository's files are never rewritten. Stack settings are
@@ -124,9 +135,33 @@ def open_stack(root: Path, stack: str, graph: Graph, engine: Engine):
                                     config=os.path.relpath(root / "stacks", work),
                                     backend=auto.ProjectBackend(url=backend))
     command = auto.PulumiCommand(root=str(engine.root))
-    opts = auto.LocalWorkspaceOptions(work_dir=str(work), pulumi_command=command, env_vars=_env(root, stack),
-                                      project_settings=settings)
-    return auto.create_or_select_stack(stack_name=stack, project_name=settings.name, program=program, opts=opts)
+    opts = auto.LocalWorkspaceOptions(work_dir=str(work), pulumi_command=command,
+                                      env_vars=_env(root, stack, target), project_settings=settings)
+    if create:
+        return auto.create_or_select_stack(stack_name=stack, project_name=settings.name, program=program, opts=opts)
+    try:
+        return auto.select_stack(stack_name=stack, project_name=settings.name, program=program, opts=opts)
+    except auto.errors.StackNotFoundError:
+        raise NeverApplied(f"stack {stack} has never been applied (the backend has no such stack)") from None
+
+
+def _check_secrets_setup(root: Path, stack: str, target: str) -> None:
+    """A stack file without a secrets configuration gets one written by Pulumi when the stack is
+    created: on a CI runner that is a new salt each time, lost with the runner. Refuse, and say
+    how to set it up once and commit it."""
+    import yaml
+    path = root / "stacks" / f"Pulumi.{stack}.yaml"
+    try:
+        doc = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError):
+        return  # validation reports an unreadable stack file
+    if target == "local" or doc.get("encryptionsalt") or doc.get("secretsprovider"):
+        return
+    raise Refused(
+        f"stacks/Pulumi.{stack}.yaml has no secrets configuration (secretsprovider or encryptionsalt). Set it up "
+        f"once and commit it: amlctl pulumi --stack {stack} -- stack change-secrets-provider "
+        f"\"azurekeyvault://VAULT.vault.azure.net/keys/KEY\" (teams), or ... change-secrets-provider passphrase "
+        "(with PULUMI_CONFIG_PASSPHRASE set)")
 
 
 def _project_name(root: Path) -> str:
@@ -197,6 +232,7 @@ def apply(root: Path, stack: str, *, allow_delete: bool = False, allow_dirty: bo
         raise Refused(f"the change deletes or replaces {len(deletes)} resource(s) ("
                       + ", ".join(c.name for c in deletes[:5]) + ("..." if len(deletes) > 5 else "")
                       + "): pass --allow-delete to go ahead")
+    _check_secrets_setup(root, stack, graph.settings.get("target", "azure"))
     engine = find_engine()
     st = open_stack(root, stack, graph, engine)
     _recover(root, stack, st, report)
@@ -230,13 +266,52 @@ def _graph_name(urn: str) -> str:
 
 def drift(root: Path, stack: str, *, fix: bool = False,
           report: Reporter | None = None) -> tuple[list[Drifted], Outcome | None]:
-    """Refresh in preview mode: what differs between the cloud (or the simulation) and the last
-    applied state. With `fix`, apply the manifests back over it."""
-    from pulumi.automation import events as ev
+    """Refresh in preview mode: what differs between the cloud (or the simulation) and what the
+    last successful update applied. The program is that update's revision, not the working tree:
+    a merged change still waiting for its apply is not drift. With `fix`, apply that revision
+    back over what drifted."""
+    from contextlib import ExitStack
+
+    from controller.revisions import materialized, render_tree
     report = report or _Silent()
-    graph = _render(root, stack)
     engine = find_engine()
-    st = open_stack(root, stack, graph, engine)
+    graph, tree = _render(root, stack), root
+    try:
+        st = open_stack(root, stack, graph, engine, create=False)
+    except NeverApplied as exc:
+        report.notice(f"{exc}: nothing to compare with")
+        return [], None
+    applied = _applied_commit(root, st)
+    with ExitStack() as scope:
+        if applied is None:
+            report.notice("no update records the commit it applied: comparing with the working tree")
+        else:
+            try:
+                tree = scope.enter_context(materialized(root, applied))
+            except gitrev.GitError:
+                report.notice(f"commit {applied[:12]} of the last update is not in this clone (a shallow clone?): "
+                              "comparing with the working tree")
+                tree = root
+            if tree != root:
+                side = render_tree(root, tree, stack, applied)
+                if side.graph is None:
+                    raise Refused(f"the revision last applied to {stack} ({applied[:12]}) does not render here")
+                graph = side.graph
+                st = open_stack(root, stack, graph, engine, create=False, tree=tree)
+                report.notice(f"comparing stack {stack} with commit {applied[:12]}, the one its last update applied")
+        drifted = _refresh_preview(st)
+        if not fix or not drifted:
+            return drifted, None
+        _recover(root, stack, st, report)
+        message = "amlctl drift --fix" + (f" {applied}" if applied and tree != root else "")
+        with _cancellable(engine, report, "drift --fix"):
+            result = st.up(refresh=True, on_event=report.event, message=message, color="never")
+    _record(root, stack, graph, applied)
+    return drifted, Outcome(True, {k: v for k, v in (result.summary.resource_changes or {}).items() if k != "same"})
+
+
+def _refresh_preview(st) -> list[Drifted]:
+    from pulumi.automation import events as ev
     found: dict[str, Drifted] = {}
 
     def event(e: ev.EngineEvent) -> None:
@@ -254,18 +329,31 @@ def drift(root: Path, stack: str, *, fix: bool = False,
             have = {k: v for k, v in (meta.old.outputs or {}).items() if k in wanted}
             # Only what the manifests set: outputs Azure computes (principalId, ...) are not drift.
             names |= {c.path for c in P.property_changes(meta.type, have, wanted) if c.after is not None}
-        diffs = tuple(sorted(names))
-        found[meta.urn] = Drifted(_graph_name(meta.urn), meta.type, str(meta.op.value), diffs)
+        found[meta.urn] = Drifted(_graph_name(meta.urn), meta.type, str(meta.op.value), tuple(sorted(names)))
 
     st.preview(refresh=True, on_event=event, diff=True, color="never")
-    drifted = sorted(found.values(), key=lambda d: d.name)
-    if not fix or not drifted:
-        return drifted, None
-    _recover(root, stack, st, report)
-    with _cancellable(engine, report, "drift --fix"):
-        result = st.up(refresh=True, on_event=report.event, message="amlctl drift --fix", color="never")
-    _record(root, stack, graph, None)
-    return drifted, Outcome(True, {k: v for k, v in (result.summary.resource_changes or {}).items() if k != "same"})
+    return sorted(found.values(), key=lambda d: d.name)
+
+
+def _applied_commit(root: Path, st) -> str | None:
+    """The commit the last successful update applied: from amlctl's own update message (a
+    `drift --fix` re-applies an older commit than the checkout's), else the engine's git.head."""
+    for u in st.history():
+        if u.result != "succeeded" or u.kind != "update":
+            continue
+        words = (u.message or "").split()
+        if words[:3] == ["amlctl", "drift", "--fix"] and len(words) > 3:
+            return words[3]
+        head = (u.environment or {}).get("git.head")
+        if head:
+            return head
+        if words[:2] == ["amlctl", "apply"] and len(words) > 2:
+            try:
+                return gitrev.resolve(root, words[2].rstrip(":"))
+            except gitrev.GitError:
+                return None
+        return None
+    return None
 
 
 @dataclass(frozen=True)
@@ -283,7 +371,10 @@ class Update:
 def history(root: Path, stack: str) -> list[Update]:
     """Each past update of the stack, newest first, joined with git log through its commit."""
     graph = _render(root, stack)
-    st = open_stack(root, stack, graph, find_engine())
+    try:
+        st = open_stack(root, stack, graph, find_engine(), create=False)
+    except NeverApplied:
+        return []
     out = []
     past = st.history()
     for i, u in enumerate(past):
