@@ -191,3 +191,37 @@ def test_render_is_byte_identical_whatever_the_file_order():
     run1 = amlctl("render", "--stack", "prod", "--output", "json", cwd=REPO)
     run2 = amlctl("render", "--stack", "prod", "--output", "json", cwd=REPO)
     assert run1.code == 0 and run1.out == run2.out
+
+
+def test_each_changed_property_points_at_the_line_that_set_it_a_stack_file_for_an_overlay(estate: Path):
+    edit(estate, "stacks/Pulumi.prod.yaml", "spec: {max_instances: 8, tier: dedicated}",
+         "spec: {max_instances: 12, tier: dedicated}")
+    edit(estate, "manifests/endpoints/online-blue.yaml", "instance_type: Standard_DS3_v2",
+         "instance_type: Standard_DS4_v2")
+    run = amlctl("plan", "--stack", "prod", "--output", "json", cwd=estate)
+    data = json.loads(run.out)
+    gpu = change(data, "mlw-credit/compute/gpu-cluster")["properties"]
+    overlay_line = next(i for i, line in enumerate((estate / "stacks/Pulumi.prod.yaml").read_text().splitlines(), 1)
+                        if "max_instances: 12" in line)
+    assert [(p["path"], p["source"].rsplit(":", 1)[0]) for p in gpu] == [
+        ("properties.properties.scaleSettings.maxNodeCount", f"stacks/Pulumi.prod.yaml:{overlay_line}")]
+    blue = change(data, "mlw-credit/online-endpoint/credit-online/deployments/blue")["properties"]
+    line = next(i for i, text in enumerate((estate / "manifests/endpoints/online-blue.yaml").read_text().splitlines(), 1)
+                if "instance_type" in text)
+    assert blue[0]["source"].startswith(f"manifests/endpoints/online-blue.yaml:{line}:")
+    text = amlctl("plan", "--stack", "prod", cwd=estate).out
+    assert f"maxNodeCount: 8 -> 12  (stacks/Pulumi.prod.yaml:{overlay_line}:" in text
+    md = amlctl("plan", "--stack", "prod", "--output", "markdown", cwd=estate).out
+    assert f"(stacks/Pulumi.prod.yaml:{overlay_line}:" in md
+
+
+def test_moving_lines_or_editing_comments_changes_no_stack(estate: Path):
+    edit(estate, "manifests/compute.yaml", "\n", "\n# Clusters scale to zero when idle.\n\n")
+    edit(estate, "stacks/Pulumi.prod.yaml", "description: prod trains on dedicated GPUs, up to 8 nodes",
+         "description: prod trains on dedicated GPUs (quota approved in Q3), up to 8 nodes")
+    git(estate, "commit", "-qam", "comments only")
+    run = amlctl("changed", "--base", "main", "--head", "HEAD", "--output", "json", cwd=estate)
+    assert run.code == 0 and json.loads(run.out)["stacks"] == [], run.out
+    # The plan still tells the lines apart: the resource now points at its new line.
+    shown = amlctl("plan", "--stack", "dev", "--base", "main", "--head", "HEAD", "--detailed-exitcode", cwd=estate)
+    assert shown.code == 0 and "No changes." in shown.out

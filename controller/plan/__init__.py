@@ -7,6 +7,7 @@ Pure: two graphs in, a Plan out. Reading the graphs from git revisions is contro
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
@@ -27,6 +28,7 @@ class PropertyChange:
     before: Any  # _ABSENT-free: None when the property is new
     after: Any  # None when the property is removed
     forces_replace: bool
+    source: str = ""  # file:line:col that set it (a stack file when an overlay did); "" if not known
 
 
 @dataclass(frozen=True)
@@ -191,7 +193,7 @@ def property_changes(type_: str, before: Mapping[str, Any], after: Mapping[str, 
 def _props(before: Mapping[str, Any], after: Mapping[str, Any], r: Resource) -> tuple[PropertyChange, ...]:
     out: list[PropertyChange] = []
     _walk(before, after, "", r.type, out)
-    return tuple(out)
+    return tuple(dataclasses.replace(p, source=r.origin(p.path)) if r.origins else p for p in out)
 
 
 _NONE = object()

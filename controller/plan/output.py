@@ -38,8 +38,10 @@ def show(value: Any) -> str:
     return text if len(text) <= MAX_VALUE else text[:MAX_VALUE - 20] + f"... ({len(text)} chars)"
 
 
-def _prop_line(p: PropertyChange) -> str:
+def _prop_line(p: PropertyChange, where: bool = False) -> str:
     note = "  # forces replacement" if p.forces_replace else ""
+    if where and p.source:
+        note += f"  ({p.source})"
     if p.before is None:
         return f"+ {p.path}: {show(p.after)}{note}"
     if p.after is None:
@@ -60,7 +62,7 @@ def text(plan: Plan, color: bool = False, details: bool = True) -> str:
         lines.append(style(where, dim=True))
         if details and c.action in (UPDATE, REPLACE):
             for p in c.properties:
-                lines.append("      " + _prop_line(p))
+                lines.append("      " + _prop_line(p, True))
     if plan.roles:
         lines += ["", "Role assignments:"]
         for r in plan.roles:
@@ -88,7 +90,8 @@ def as_dict(plan: Plan) -> dict[str, Any]:
         "changes": [{"action": c.action, "name": c.name, "type": c.type, "subject": c.subject, "source": c.source,
                      "label": c.label, "protected": c.protected,
                      "properties": [{"path": p.path, "before": p.before, "after": p.after,
-                                     "forces_replace": p.forces_replace} for p in c.properties]}
+                                     "forces_replace": p.forces_replace, "source": p.source or None}
+                                    for p in c.properties]}
                     for c in plan.changes],
         "roles": [{"action": r.action, "role": r.role, "principal": r.principal, "scope": r.scope,
                    "source": r.source} for r in plan.roles],
@@ -140,7 +143,7 @@ def markdown(plan: Plan, limit: int = MARKDOWN_LIMIT) -> str:
     for c in plan.changes:
         if not c.properties:
             continue
-        body = "\n".join(_prop_line(p) for p in c.properties)
+        body = "\n".join(_prop_line(p, c.action in (UPDATE, REPLACE)) for p in c.properties)
         details.append(f"<details><summary>{SYMBOL[c.action]} {_md_escape(c.name)} "
                        f"({len(c.properties)} propert{'y' if len(c.properties) == 1 else 'ies'})</summary>\n\n"
                        f"```diff\n{body.replace('```', '` ` `')}\n```\n</details>")

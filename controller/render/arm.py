@@ -35,6 +35,7 @@ class Mapped:
     refs: dict[tuple, str] = field(default_factory=dict)  # spec path -> referenced kind
     paths: dict[tuple, str] = field(default_factory=dict)  # spec path -> local path kind (file/dir/any)
     secrets: set[tuple] = field(default_factory=set)
+    origins: dict[str, tuple] = field(default_factory=dict)  # dotted body path -> the spec path it came from
 
 
 def camel(key: str) -> str:
@@ -181,6 +182,8 @@ def to_arm(schemas: S.SchemaSet, file: str, spec: Mapping[str, Any],
         if to is None:
             return
         target = base + to
+        if into is out.body and target:  # inside list items the list's own origin stands for them
+            out.origins[".".join(target)] = path
         if values is not None and isinstance(value, (str, bool, int)) and str(value) in values:
             value = values[str(value)]
         if convert is None and path in out.secrets:

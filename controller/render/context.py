@@ -19,7 +19,7 @@ from controller.checks import refs
 from controller.diagnostics import Diagnostic, Severity
 from controller.manifests.model import Manifest
 from controller.render import arm
-from controller.render.graph import Resource
+from controller.render.graph import covers, Resource
 from controller.stacks import Stack
 
 ML = "azure-native:machinelearningservices:"
@@ -58,6 +58,7 @@ class Context:
     allow_missing_files: bool = False
     resources: dict[str, Resource] = field(default_factory=dict)
     diagnostics: list[Diagnostic] = field(default_factory=list)
+    origins: dict[str, dict[str, str]] = field(default_factory=dict)  # subject -> ARM body path -> file:line:col
     _hashes: dict[str, str] = field(default_factory=dict)
     _versions: dict[tuple, str] = field(default_factory=dict)
     _references: dict[int, tuple[Manifest, dict[tuple, str]]] = field(default_factory=dict)
@@ -113,7 +114,8 @@ class Context:
                 return existing  # two manifests needing one shared resource (an uploaded folder)
             raise self.error(m, spec_path, "R002", f"renders a resource named {name!r} that "
                              f"{existing.subject} also renders")
-        r = Resource(name=name, type=type_, inputs=inputs,
+        origins = self._origins_for(subject or (m.subject if m else ""), inputs)
+        r = Resource(name=name, type=type_, inputs=inputs, origins=origins,
                      subject=subject or (m.subject if m else "implicit"),
                      source=(m.where(spec_path) if m else None),
                      depends_on=tuple(sorted({d for d in depends_on if d and d != name})),
@@ -121,6 +123,14 @@ class Context:
                      ignore_changes=tuple(ignore_changes), label=label)
         self.resources[name] = r
         return r
+
+    def _origins_for(self, subject: str, inputs: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:
+        """The manifest's value origins that this resource's inputs carry (see Resource.origin)."""
+        known = self.origins.get(subject)
+        if not known:
+            return ()
+        paths = [".".join(p) for p in _leaf_paths(inputs, ())]
+        return tuple(sorted((key, where) for key, where in known.items() if any(covers(key, p) for p in paths)))
 
     def tags(self, m: Manifest | None, own: Mapping[str, Any] | None = None) -> dict[str, str]:
         """ARM tags: the manifest's own, then amlctl's. The commit is the one that last changed the
@@ -229,6 +239,7 @@ class Context:
 
     def arm(self, m: Manifest, deps: set[str]) -> arm.Mapped:
         mapped = arm.to_arm(self.schemas, self.schemas.kinds[m.kind].file, m.spec, self.resolver(m, deps))
+        self.origins[m.subject] = {target: str(m.where(path)) for target, path in mapped.origins.items()}
         for path in mapped.unmapped:
             src = m.where(path, True)
             self.diagnostics.append(Diagnostic(src.path, src.line, src.col, "R001", Severity.WARNING,
@@ -262,3 +273,11 @@ def _normalise(path: str) -> str:
         else:
             out.append(part)
     return "/".join(out)
+
+
+def _leaf_paths(value: Any, path: tuple) -> Iterable[tuple]:
+    if isinstance(value, Mapping) and value and not any(str(k).startswith("$") for k in value):
+        for k, v in value.items():
+            yield from _leaf_paths(v, path + (str(k),))
+    else:
+        yield path

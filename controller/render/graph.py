@@ -33,13 +33,26 @@ class Resource:
     retain_on_delete: bool = False
     ignore_changes: tuple[str, ...] = ()
     label: str = ""  # what it is, for people: "storage account of Workspace/mlw-credit"
+    # Where input values were set: (dotted input path, or its tail, "file:line:col"), sorted. A
+    # value an overlay patched points at the stack file.
+    origins: tuple[tuple[str, str], ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["source"] = str(self.source) if self.source else None
         d["depends_on"] = list(self.depends_on)
         d["ignore_changes"] = list(self.ignore_changes)
+        d["origins"] = dict(self.origins)
         return d
+
+    def origin(self, path: str) -> str:
+        """The file:line:col that set the input at dotted `path`: the longest recorded path that
+        the input path ends with, or lies under; "" when none does."""
+        best, where = "", ""
+        for key, at in self.origins:
+            if covers(key, path) and len(key) > len(best):
+                best, where = key, at
+        return where
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> "Resource":
@@ -51,12 +64,27 @@ class Resource:
         return cls(name=d["name"], type=d["type"], inputs=d["inputs"], subject=d["subject"], source=source,
                    depends_on=tuple(d.get("depends_on", ())), protect=d.get("protect", False),
                    retain_on_delete=d.get("retain_on_delete", False),
-                   ignore_changes=tuple(d.get("ignore_changes", ())), label=d.get("label", ""))
+                   ignore_changes=tuple(d.get("ignore_changes", ())), label=d.get("label", ""),
+                   origins=tuple(sorted((d.get("origins") or {}).items())))
 
     @property
     def type_name(self) -> str:
         """The short type: `machinelearningservices:Compute`."""
         return self.type.split(":", 1)[1] if self.type.count(":") >= 2 else self.type
+
+
+def _bare(path: str) -> str:
+    while path.startswith("properties."):
+        path = path[len("properties."):]
+    return path
+
+
+def covers(key: str, path: str) -> bool:
+    """Whether the mapped body path `key` set the input at `path`. The renderers nest a body
+    under `properties` (or flatten it, as azure-native does for the workspace), so both are
+    compared without leading `properties.`; the input may also lie under the key."""
+    k, p = _bare(key), _bare(path)
+    return bool(k) and (p == k or p.endswith("." + k) or p.startswith(k + ".") or ("." + k + ".") in p)
 
 
 @dataclass(frozen=True)
@@ -86,8 +114,15 @@ class Graph:
         return cls(d["stack"], tuple(Resource.from_dict(r) for r in d["resources"]), d.get("settings", {}))
 
     def digest(self) -> str:
+        """What the engine would be given: a moved line or an edited comment (provenance) or an
+        overlay's description changes nothing in Azure, so it changes no digest (`changed`, and
+        apply's no-op check, use it)."""
         import hashlib
-        return hashlib.sha256(self.to_json(None).encode()).hexdigest()
+        resources = [{k: v for k, v in r.to_dict().items() if k not in ("source", "label", "origins")}
+                     for r in self.resources]
+        settings = {k: v for k, v in self.settings.items() if k not in ("overlays", "exclude")}
+        body = {"format": FORMAT, "stack": self.stack, "settings": settings, "resources": resources}
+        return hashlib.sha256(canonical(body).encode()).hexdigest()
 
 
 def canonical(data: Any, indent: int | None = None) -> str:
