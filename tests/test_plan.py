@@ -213,6 +213,8 @@ def test_each_changed_property_points_at_the_line_that_set_it_a_stack_file_for_a
     assert f"maxNodeCount: 8 -> 12  (stacks/Pulumi.prod.yaml:{overlay_line}:" in text
     md = amlctl("plan", "--stack", "prod", "--output", "markdown", cwd=estate).out
     assert f"(stacks/Pulumi.prod.yaml:{overlay_line}:" in md
+    row = next(line for line in md.splitlines() if line.startswith("| ~ ") and "gpu-cluster" in line)
+    assert f"via `stacks/Pulumi.prod.yaml:{overlay_line}:" in row  # in the table, not only the folded details
 
 
 def test_moving_lines_or_editing_comments_changes_no_stack(estate: Path):

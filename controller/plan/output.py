@@ -109,6 +109,16 @@ def _md_escape(s: str) -> str:
     return s.replace("|", "\\|").replace("<", "&lt;").replace(">", "&gt;")
 
 
+def _overlaid(c) -> str:
+    """The stack-file lines behind an update, for the table: a reviewer of a stack-file change
+    sees it there, not only in the folded details."""
+    if c.action not in (UPDATE, REPLACE):
+        return ""
+    manifest = (c.source or "").split(":", 1)[0]
+    lines = sorted({p.source for p in c.properties if p.source and p.source.split(":", 1)[0] != manifest})
+    return "".join(f" via `{_md_escape(line)}`" for line in lines[:3]) + (" ..." if len(lines) > 3 else "")
+
+
 def comment_marker(stack: str) -> str:
     """The hidden first line of a plan comment: CI finds the comment it posted for a stack by it
     and edits that one instead of adding another."""
@@ -133,7 +143,7 @@ def markdown(plan: Plan, limit: int = MARKDOWN_LIMIT) -> str:
         return "\n".join(head) + "\n"
     head += ["| | resource | what it means | manifest |", "|---|---|---|---|"]
     rows = [f"| {SYMBOL[c.action]} | `{c.type_name}` {_md_escape(c.name)} | {_md_escape(c.label)} | "
-            f"`{_md_escape(c.source or c.subject)}` |" for c in plan.changes]
+            f"`{_md_escape(c.source or c.subject)}`{_overlaid(c)} |" for c in plan.changes]
     roles = []
     if plan.roles:
         roles = ["", "#### Role assignments", ""] + [
