@@ -19,7 +19,7 @@ from controller.checks import refs
 from controller.diagnostics import Diagnostic, Severity
 from controller.manifests.model import Manifest
 from controller.render import arm
-from controller.render.graph import covers, Resource
+from controller.render.graph import Resource, bare
 from controller.stacks import Stack
 
 ML = "azure-native:machinelearningservices:"
@@ -129,8 +129,13 @@ class Context:
         known = self.origins.get(subject)
         if not known:
             return ()
-        paths = [".".join(p) for p in _leaf_paths(inputs, ())]
-        return tuple(sorted((key, where) for key, where in known.items() if any(covers(key, p) for p in paths)))
+        # covers(key, p) holds when key, without leading `properties.`, is a contiguous run of p's
+        # segments (p likewise stripped): collect every run once, then test each key in O(1).
+        runs: set[str] = set()
+        for path in _leaf_paths(inputs, ()):
+            parts = bare(".".join(path)).split(".")
+            runs.update(".".join(parts[i:j]) for i in range(len(parts)) for j in range(i + 1, len(parts) + 1))
+        return tuple(sorted((key, where) for key, where in known.items() if bare(key) in runs))
 
     def tags(self, m: Manifest | None, own: Mapping[str, Any] | None = None) -> dict[str, str]:
         """ARM tags: the manifest's own, then amlctl's. The commit is the one that last changed the

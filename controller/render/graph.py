@@ -73,7 +73,7 @@ class Resource:
         return self.type.split(":", 1)[1] if self.type.count(":") >= 2 else self.type
 
 
-def _bare(path: str) -> str:
+def bare(path: str) -> str:
     while path.startswith("properties."):
         path = path[len("properties."):]
     return path
@@ -83,7 +83,7 @@ def covers(key: str, path: str) -> bool:
     """Whether the mapped body path `key` set the input at `path`. The renderers nest a body
     under `properties` (or flatten it, as azure-native does for the workspace), so both are
     compared without leading `properties.`; the input may also lie under the key."""
-    k, p = _bare(key), _bare(path)
+    k, p = bare(key), bare(path)
     return bool(k) and (p == k or p.endswith("." + k) or p.startswith(k + ".") or ("." + k + ".") in p)
 
 
