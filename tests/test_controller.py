@@ -208,15 +208,19 @@ def _apply_in_background(root: Path, slow: str, **popen) -> subprocess.Popen:
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **popen)
 
 
-def _wait_for_sim(root: Path, suffix: str, timeout: float = 90) -> None:
-    """Until the simulation holds a document whose path ends with `suffix`: the update is under way."""
+def _wait_for_pending(root: Path, name: str, timeout: float = 90) -> None:
+    """Until the engine's checkpoint shows `name` in flight (a pending operation)."""
     import time
     deadline = time.time() + timeout
     while time.time() < deadline:
-        if any(str(p).endswith(suffix) for p in (root / ".amlctl" / "local" / "sim").rglob("*.json")):
+        try:
+            pending = _stack_state(root).get("pending_operations") or []
+        except (ValueError, KeyError, TypeError, AttributeError):  # being written, or not there yet
+            pending = []
+        if any(p["resource"]["urn"].endswith("::" + name) for p in pending):
             return
-        time.sleep(0.2)
-    raise AssertionError(f"the apply never got as far as {suffix}")
+        time.sleep(0.1)
+    raise AssertionError(f"{name} never was in flight")
 
 
 def test_sigterm_during_an_apply_cancels_cleanly_and_the_next_run_converges(estate: Path):
@@ -224,7 +228,7 @@ def test_sigterm_during_an_apply_cancels_cleanly_and_the_next_run_converges(esta
     # The CPU cluster takes 6 s to create; SIGTERM arrives while it is in flight.
     run = _apply_in_background(estate, "mlw-credit/compute/cpu-cluster:6")
     try:
-        _wait_for_sim(estate, "/workspaces/mlw-credit.json")
+        _wait_for_pending(estate, "mlw-credit/compute/cpu-cluster")
         run.send_signal(signal.SIGTERM)
         out, err = run.communicate(timeout=120)
     finally:
@@ -251,9 +255,7 @@ def test_a_killed_apply_leaves_a_lock_and_pending_operations_that_the_next_run_c
     import signal
     run = _apply_in_background(estate, "mlw-credit/compute/cpu-cluster:30", start_new_session=True)
     try:
-        _wait_for_sim(estate, "/workspaces/mlw-credit.json")
-        import time
-        time.sleep(2)  # the workspace's children are being created
+        _wait_for_pending(estate, "mlw-credit/compute/cpu-cluster")
         os.killpg(run.pid, signal.SIGKILL)  # a lost runner: no chance to clean up
         run.communicate(timeout=30)
     finally:

@@ -83,14 +83,14 @@ class Progress:
         if e.resource_pre_event is not None:
             m = e.resource_pre_event.metadata
             op = str(m.op.value)
-            if op in ("same",) or m.type == "pulumi:pulumi:Stack":
+            if op == "same" or m.type == "pulumi:pulumi:Stack" or m.type.startswith("pulumi:providers:"):
                 return
             self._running[m.urn] = (op, m.type, time.monotonic())
         elif e.res_outputs_event is not None:
             m = e.res_outputs_event.metadata
             started = self._running.pop(m.urn, None)
             op = str(m.op.value)
-            if op == "same" or m.type == "pulumi:pulumi:Stack":
+            if op == "same" or m.type == "pulumi:pulumi:Stack" or m.type.startswith("pulumi:providers:"):
                 return
             took = time.monotonic() - started[2] if started else 0.0
             _, done, symbol = VERBS.get(op, (op, op, "*"))
