@@ -3,15 +3,9 @@
 # validate, plan, apply, then a changed manifest planned and applied again.
 # Works on a throwaway git copy of the estate, so this repository is never touched.
 set -euo pipefail
-REPO="$(cd "$(dirname "$0")/.." && pwd)"
-AMLCTL="${AMLCTL:-$REPO/.venv/bin/amlctl}"
-WORK="$(mktemp -d)"
-trap 'rm -rf "$WORK"' EXIT
-cp -r "$REPO/manifests" "$REPO/stacks" "$REPO/Pulumi.yaml" "$WORK/"
-printf '.amlctl/\n' > "$WORK/.gitignore"
-cd "$WORK"
+source "$(dirname "$0")/scratch-estate.sh"
 export GIT_AUTHOR_NAME="amlctl demo" GIT_AUTHOR_EMAIL="demo@example.com" \
-       GIT_COMMITTER_NAME="amlctl demo" GIT_COMMITTER_EMAIL="demo@example.com" PULUMI_CONFIG_PASSPHRASE=""
+       GIT_COMMITTER_NAME="amlctl demo" GIT_COMMITTER_EMAIL="demo@example.com"
 git init -q -b main && git add -A && git commit -qm "the example estate"
 step() { printf '\n== %s\n' "$*"; }
 step "amlctl validate --strict"; "$AMLCTL" validate --strict

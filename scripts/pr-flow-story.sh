@@ -1,17 +1,10 @@
 #!/usr/bin/env bash
 # The README's pull-request and audit examples, produced for real: a throwaway git copy of the
-# example estate, two pull requests merged the way GitHub merges them, applies, then `blame`.
+# example estate, a pull request merged the way GitHub merges it, applies, then `blame`.
 # This machine has no Azure, so the copy points prod at the local simulation target; in CI the
 # same commands read prod's update history from its azblob backend.
 set -euo pipefail
-REPO="$(cd "$(dirname "$0")/.." && pwd)"
-AMLCTL="${AMLCTL:-$REPO/.venv/bin/amlctl}"
-WORK="$(mktemp -d)"
-trap 'rm -rf "$WORK"' EXIT
-cp -r "$REPO/manifests" "$REPO/stacks" "$REPO/Pulumi.yaml" "$WORK/"
-printf '.amlctl/\n' > "$WORK/.gitignore"
-cd "$WORK"
-export PULUMI_CONFIG_PASSPHRASE=""
+source "$(dirname "$0")/scratch-estate.sh"
 as() { GIT_AUTHOR_NAME="$1" GIT_AUTHOR_EMAIL="$2" GIT_COMMITTER_NAME="$1" GIT_COMMITTER_EMAIL="$2" \
        GIT_AUTHOR_DATE="$3" GIT_COMMITTER_DATE="$3" "${@:4}"; }
 sed -i 's/amlctl:target: azure/amlctl:target: local/' stacks/Pulumi.prod.yaml
