@@ -51,6 +51,16 @@ def test_github_output_is_workflow_commands(tmp_path: Path) -> None:
     assert any(line.startswith("::warning file=m/d.yaml,line=4,") for line in lines)
 
 
+def test_azure_pipelines_output_is_logging_commands(tmp_path: Path) -> None:
+    root = write_tree(tmp_path, BROKEN)
+    run = amlctl("validate", "--output", "azure-pipelines", "m", cwd=root)
+    lines = run.out.splitlines()
+    assert run.code == 1
+    assert lines[0].startswith("##vso[task.logissue type=error;sourcepath=m/a.yaml;linenumber=7;columnnumber=3;"
+                               "code=S004]")
+    assert any(line.startswith("##vso[task.logissue type=warning;sourcepath=m/d.yaml;linenumber=4;") for line in lines)
+
+
 def test_sarif_output(tmp_path: Path) -> None:
     root = write_tree(tmp_path, BROKEN)
     doc = json.loads(amlctl("validate", "--output", "sarif", "m", cwd=root).out)

@@ -54,6 +54,8 @@ def validate(paths: tuple[str, ...], strict: bool, skip_path_checks: bool, kind:
         click.echo(output.sarif(report.diagnostics))
     elif fmt == "github":
         click.echo(output.github(report.diagnostics, report.files, n))
+    elif fmt == "azure-pipelines":
+        click.echo(output.azure_pipelines(report.diagnostics, report.files, n))
     else:
         kinds = Counter(m.kind for m in report.manifests)
         stacks = [f"{st.name} ({st.target}{', production' if st.production else ''})" for st in report.stacks]

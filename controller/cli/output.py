@@ -10,7 +10,7 @@ import click
 from controller import __version__
 from controller.diagnostics import CODES, Diagnostic, Severity
 
-FORMATS = ("text", "json", "github", "sarif")
+FORMATS = ("text", "json", "github", "azure-pipelines", "sarif")
 
 
 def summary(diags: list[Diagnostic], files: int, manifests: int) -> str:
@@ -78,6 +78,29 @@ def github(diags: list[Diagnostic], files: int, manifests: int) -> str:
         subject = f"{d.subject}: " if d.subject else ""
         stack = f" [stack {d.stack}]" if d.stack else ""
         lines.append(f"::{d.severity.value} {','.join(props)}::{_escape_data(subject + d.message + stack)}")
+    lines.append(summary(diags, files, manifests))
+    return "\n".join(lines)
+
+
+def _escape_vso(s: str) -> str:
+    # Azure Pipelines' logging-command escapes (its "%AZP25" for a literal percent sign).
+    return (s.replace("%", "%AZP25").replace(";", "%3B").replace("]", "%5D")
+            .replace("\r", "%0D").replace("\n", "%0A"))
+
+
+def azure_pipelines(diags: list[Diagnostic], files: int, manifests: int) -> str:
+    """Azure Pipelines logging commands: each problem becomes an issue on the run, with its file and line."""
+    lines = []
+    for d in diags:
+        props = [f"type={d.severity.value}", f"sourcepath={_escape_vso(d.path)}"]
+        if d.line:
+            props.append(f"linenumber={d.line}")
+        if d.col:
+            props.append(f"columnnumber={d.col}")
+        props.append(f"code={_escape_vso(d.code)}")
+        subject = f"{d.subject}: " if d.subject else ""
+        stack = f" [stack {d.stack}]" if d.stack else ""
+        lines.append(f"##vso[task.logissue {';'.join(props)}]{_escape_vso(subject + d.message + stack)}")
     lines.append(summary(diags, files, manifests))
     return "\n".join(lines)
 
