@@ -113,12 +113,18 @@ class Progress:
 
     def _render(self):
         from rich.table import Table
+        from rich.text import Text
         table = Table.grid(padding=(0, 2))
+        table.add_column(no_wrap=True)
+        table.add_column(overflow="fold")  # names are what people look for: never cut them short
+        table.add_column(no_wrap=True)
+        table.add_column(no_wrap=True, justify="right")
         now = time.monotonic()
-        for urn, (op, type_, started) in sorted(self._running.items(), key=lambda kv: kv[1][2])[:20]:
-            running = VERBS.get(op, (op, op, "*"))[0]
-            table.add_row(f"[yellow]{running}[/]", _name(urn), _short_type(type_), f"{now - started:.0f}s")
-        more = len(self._running) - 20
-        if more > 0:
-            table.add_row("", f"... and {more} more", "", "")
+        with self._lock:
+            running = sorted(self._running.items(), key=lambda kv: kv[1][2])
+        for urn, (op, type_, started) in running[:20]:
+            table.add_row(Text(VERBS.get(op, (op, op, "*"))[0], style="yellow"), Text(_name(urn)),
+                          Text(_short_type(type_), style="dim"), Text(f"{now - started:.0f}s"))
+        if len(running) > 20:
+            table.add_row(Text(""), Text(f"... and {len(running) - 20} more"), Text(""), Text(""))
         return table
