@@ -48,6 +48,7 @@ def test_live_progress_shows_what_is_in_flight():
     p._console.print(p._render())
     shown = p._console.file.getvalue()
     assert "creating" in shown and "ws/compute/cpu" in shown and "Compute" in shown
+    assert "[yellow]" not in shown  # styles are styles, not literal markup
 
 
 def test_describe_summarises_like_the_engine():
