@@ -40,15 +40,17 @@ def test_plain_progress_prints_one_line_per_finished_operation_and_errors_on_std
     assert "\x1b" not in out + err  # plain: no control characters in CI logs
 
 
-def test_live_progress_shows_what_is_in_flight():
+def test_live_progress_shows_what_is_in_flight_and_prints_finished_lines_above():
     from rich.console import Console
-    p = Progress(live=True)
-    p._console = Console(file=io.StringIO(), width=120)  # a terminal of our own
-    p.event(_event(1, resource_pre_event=ev.ResourcePreEvent(_meta(ev.OpType.CREATE, "ws/compute/cpu"))))
-    p._console.print(p._render())
-    shown = p._console.file.getvalue()
-    assert "creating" in shown and "ws/compute/cpu" in shown and "Compute" in shown
-    assert "[yellow]" not in shown  # styles are styles, not literal markup
+    screen = Console(file=io.StringIO(), width=120, force_terminal=True)  # a terminal of our own
+    with Progress(live=True, console=screen) as p:
+        p.event(_event(1, resource_pre_event=ev.ResourcePreEvent(_meta(ev.OpType.CREATE, "ws/compute/cpu"))))
+        p.event(_event(2, resource_pre_event=ev.ResourcePreEvent(_meta(ev.OpType.CREATE, "ws/compute/gpu"))))
+        # A finished line is printed while the live view shows what is still in flight.
+        p.event(_event(3, res_outputs_event=ev.ResOutputsEvent(_meta(ev.OpType.CREATE, "ws/compute/cpu"))))
+    shown = screen.file.getvalue()
+    assert "creating" in shown and "ws/compute/gpu" in shown and "created    ws/compute/cpu" in shown
+    assert "[yellow]" not in shown  # styles render as styles, never as literal markup
 
 
 def test_describe_summarises_like_the_engine():

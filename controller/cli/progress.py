@@ -48,18 +48,18 @@ def live_wanted() -> bool:
 class Progress:
     """A Reporter for controller.engine.operations (notices and engine events)."""
 
-    def __init__(self, live: bool | None = None):
+    def __init__(self, live: bool | None = None, console: Any = None):
         self.live = live_wanted() if live is None else live
         self._lock = threading.Lock()
         self._running: dict[str, tuple[str, str, float]] = {}  # urn -> (op, type, started)
         self._view = None
-        self._console = None
+        self._console = console  # a rich Console; tests pass one that writes to a buffer
 
     def __enter__(self) -> "Progress":
         if self.live:
             from rich.console import Console
             from rich.live import Live
-            self._console = Console()
+            self._console = self._console or Console()
             self._view = Live(self._render(), console=self._console, refresh_per_second=8, transient=True)
             self._view.__enter__()
         return self
