@@ -323,6 +323,9 @@ def test_read_only_commands_leave_a_new_stack_alone_and_apply_asks_for_a_secrets
     refused = amlctl("apply", "--stack", "dev", "--yes", cwd=estate)
     assert refused.code == 1 and "no secrets configuration" in refused.err
     assert "amlctl pulumi --stack dev -- stack change-secrets-provider" in refused.err
+    assert amlctl("preview", "--stack", "dev", cwd=estate).code == 1  # the same: it would create the stack
+    nothing = amlctl("destroy", "--stack", "dev", "--yes-destroy-stack", "dev", cwd=estate)
+    assert nothing.code == 0 and "nothing to destroy" in nothing.err
     # Nothing touched the stack file: no salt written, no booleans rewritten.
     assert (estate / "stacks" / "Pulumi.dev.yaml").read_text() == before
     assert git(estate, "status", "--porcelain") == ""

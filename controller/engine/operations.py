@@ -187,6 +187,7 @@ def preview(root: Path, stack: str, report: Reporter | None = None) -> Outcome:
     from controller.plan.steps import Step, from_steps
     report = report or _Silent()
     graph = _render(root, stack)
+    _check_secrets_setup(root, stack, graph.settings.get("target", "azure"))
     st = open_stack(root, stack, graph, find_engine())
     types = {r.name: r.type for r in graph.resources}
     steps: list[Step] = []
@@ -400,7 +401,11 @@ def destroy(root: Path, stack: str, report: Reporter | None = None) -> Outcome:
     report = report or _Silent()
     graph = _render(root, stack)
     engine = find_engine()
-    st = open_stack(root, stack, graph, engine)
+    try:
+        st = open_stack(root, stack, graph, engine, create=False)
+    except NeverApplied as exc:
+        report.notice(f"{exc}: nothing to destroy")
+        return Outcome(False, {}, None, "nothing to destroy")
     _recover(root, stack, st, report)
     with _cancellable(engine, report, "destroy"):
         result = st.destroy(on_event=report.event, color="never", message=f"amlctl destroy {stack}")
