@@ -358,8 +358,9 @@ def test_every_amlctl_line_runs_against_the_example_estate(family: str, estate):
             assert "local" in run.json()["stacks"]
         if args[0] == "apply":
             assert "applied" in run.out or "no changes" in run.out
-        if args[0] == "drift":
-            assert run.code == 0 and json.loads(run.out)["drifted"] == []
+        if args[0] == "drift":  # json for Azure Boards, markdown for the GitHub issue body
+            assert run.code == 0
+            assert (json.loads(run.out)["drifted"] == [] if "json" in args else run.out.startswith("No drift"))
     assert {a[0] for a in seen} == set(ORDER)
 
 
@@ -717,9 +718,22 @@ def test_azure_pipelines_plan_threads_of_stacks_no_longer_changed_say_so(tmp_pat
 
 
 # -- drift: one issue (GitHub) or work item (Azure Boards) per drifted stack, found again by title ------
-DRIFT = {"drifted": [{"name": "mlw-credit/compute/cpu-cluster", "op": "update",
-                      "properties": ["properties.properties.scaleSettings.maxNodeCount"],
-                      "type": "azure-native:machinelearningservices:Compute"}], "fixed": False, "stack": "dev"}
+def drift_report():
+    """What `amlctl drift` reports for a scaled cluster and a rotated key, in its own formats."""
+    from controller.engine.operations import Drift, Drifted
+    from controller.plan import PropertyChange
+    secret = {"$secret": {"config": "amlctl:openaiKey"}}
+    return Drift("dev", "89abcdef0123456789abcdef0123456789abcdef", (
+        Drifted("mlw-credit/compute/cpu-cluster", "azure-native:machinelearningservices:Compute", "update",
+                ("properties.properties.scaleSettings.maxNodeCount",), "Compute/cpu-cluster",
+                "manifests/compute.yaml:1:1",
+                (PropertyChange("properties.properties.scaleSettings.maxNodeCount", 40, 4, False,
+                                "manifests/compute.yaml:12:18"),)),
+        Drifted("mlw-credit/connection/aoai", "azure-native:machinelearningservices:WorkspaceConnection", "update",
+                ("properties.credentials.key",), "Connection/aoai", "manifests/connection.yaml:9:3",
+                (PropertyChange("properties.credentials.key", secret, secret, False),))))
+
+
 # A stand-in for the gh and az CLIs: logs its arguments, one call per line, and prints $FAKE_REPLY.
 FAKE_CLI = '#!/usr/bin/env bash\nprintf "%s\\n" "$(basename "$0") $*" >> "$FAKE_LOG"\nprintf "%s" "$FAKE_REPLY"\n'
 
@@ -737,7 +751,8 @@ def fake_clis(tmp: Path, reply: str) -> dict[str, str]:
 
 def test_github_drift_comments_on_the_stacks_open_issue_or_opens_one(tmp_path: Path):
     script = next(s["run"] for s in steps_of(gh("amlctl-drift.yml")) if s.get("name") == "Open or update the stack's drift issue")
-    (tmp_path / "drift.json").write_text(json.dumps(DRIFT))
+    from controller.cli import drift
+    (tmp_path / "drift.md").write_text(drift.markdown(drift_report()))
     env = {"STACK": "dev", "GITHUB_SHA": "0123456789abcdef", "RUN_URL": "https://example.invalid/run/1"}
     issues = [{"number": 12, "title": "amlctl drift: stack dev-eu"}, {"number": 13, "title": "amlctl drift: stack dev"}]
     run, _ = run_step(script, tmp_path, tmp_path, **env, **fake_clis(tmp_path, json.dumps(issues)))
@@ -745,7 +760,8 @@ def test_github_drift_comments_on_the_stacks_open_issue_or_opens_one(tmp_path: P
     calls = (tmp_path / "calls.log").read_text().splitlines()
     assert calls[-1] == "gh issue comment 13 --body-file body.md"
     body = (tmp_path / "body.md").read_text()
-    assert "`mlw-credit/compute/cpu-cluster`" in body and "scaleSettings.maxNodeCount" in body
+    assert "`mlw-credit/compute/cpu-cluster`" in body and "scaleSettings.maxNodeCount: 40 in the cloud, 4 in git" in body
+    assert "`amlctl drift --stack dev --fix`" in body
     run, _ = run_step(script, tmp_path, tmp_path, **env, **fake_clis(tmp_path, json.dumps(issues[:1])))
     assert run.returncode == 0, run.stderr
     assert (tmp_path / "calls.log").read_text().splitlines()[-1] == \
@@ -756,7 +772,8 @@ def test_azure_pipelines_drift_updates_the_stacks_open_work_item_or_creates_one(
     script = next(s["bash"] for s in steps_of(ado("amlctl-drift.yml"))
                   if s.get("displayName") == "Open or update a work item per drifted stack")
     (tmp_path / "drift").mkdir()
-    (tmp_path / "drift" / "dev.json").write_text(json.dumps(DRIFT))
+    from controller.cli import drift
+    (tmp_path / "drift" / "dev.json").write_text(drift.as_json(drift_report()))
     env = {"DRIFTED": "dev", "WORK_ITEM_TYPE": "Issue", "SYSTEM_COLLECTIONURI": "https://dev.azure.com/org/",
            "SYSTEM_TEAMPROJECT": "Credit ML", "BUILD_BUILDID": "5", "BUILD_SOURCEVERSION": "0123456789abcdef"}
     run, _ = run_step(script, tmp_path, tmp_path, **env, **fake_clis(tmp_path, "42"))
@@ -765,6 +782,8 @@ def test_azure_pipelines_drift_updates_the_stacks_open_work_item_or_creates_one(
     assert any(c.startswith("az boards query") and "[System.Title] = 'amlctl drift: stack dev'" in c for c in calls)
     assert calls[-1].startswith("az boards work-item update --id 42 --discussion <p>")
     assert "<code>mlw-credit/compute/cpu-cluster</code>" in calls[-1]
+    assert "<code>40</code> in Azure, <code>4</code> in git" in calls[-1] and "<code>89abcdef0123</code>" in calls[-1]
+    assert "<code>properties.credentials.key</code>: (secret) in Azure, (secret) in git" in calls[-1]
     run, _ = run_step(script, tmp_path, tmp_path, **env, **fake_clis(tmp_path, ""))
     assert run.returncode == 0, run.stderr
     assert (tmp_path / "calls.log").read_text().splitlines()[-1].startswith(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 from pathlib import Path
 
@@ -118,11 +119,30 @@ def test_drift_is_detected_with_the_property_named_and_fix_heals_it(estate: Path
     doc = json.loads(path.read_text())
     doc["properties"]["properties"]["properties"]["scaleSettings"]["maxNodeCount"] = 40  # behind our back
     path.write_text(json.dumps(doc))
+    # Someone rotates the connection's key in the portal: the simulation keeps only its hash.
+    key = sim_doc(estate, "/connections/aoai-explainer.json")
+    key.write_text(re.sub(r'"sha256": "[0-9a-f]+"', '"sha256": "' + "0" * 64 + '"', key.read_text()))
     drifted = amlctl("drift", "--stack", "local", "--output", "json", cwd=estate)
     assert drifted.code == 2, drifted.err
-    found = json.loads(drifted.out)["drifted"]
-    assert [d["name"] for d in found] == ["mlw-credit/compute/cpu-cluster"]
-    assert "properties.properties.scaleSettings.maxNodeCount" in found[0]["properties"]
+    found = {d["name"]: d for d in json.loads(drifted.out)["drifted"]}
+    assert sorted(found) == ["mlw-credit/compute/cpu-cluster", "mlw-credit/connection/aoai-explainer"]
+    cpu = found["mlw-credit/compute/cpu-cluster"]
+    assert cpu["properties"] == ["properties.properties.scaleSettings.maxNodeCount"]
+    assert (cpu["subject"], cpu["type"]) == ("Compute/cpu-cluster", "azure-native:machinelearningservices:Compute")
+    (change,) = cpu["changes"]
+    assert (change["cloud"], change["git"]) == (40, 4)
+    assert change["source"].startswith("manifests/compute.yaml:") and cpu["source"].startswith("manifests/compute.yaml:")
+    conn = found["mlw-credit/connection/aoai-explainer"]
+    assert conn["properties"] == ["properties.credentials.key"]
+    assert conn["changes"][0]["git"] == {"$secret": {"config": "amlctl:openaiKey"}}
+    shown = amlctl("drift", "--stack", "local", cwd=estate)
+    assert shown.code == 2
+    assert "scaleSettings.maxNodeCount: 40 in the cloud, 4 in git" in shown.out
+    assert "credentials.key: (secret from amlctl:openaiKey) differs" in shown.out
+    issue = amlctl("drift", "--stack", "local", "--output", "markdown", cwd=estate)
+    assert issue.code == 2 and issue.out.startswith("<!-- amlctl-drift stack=local -->")
+    for out in (drifted.out, shown.out, issue.out):
+        assert "local-simulation-placeholder" not in out  # the key itself is never shown
     fixed = amlctl("drift", "--stack", "local", "--fix", cwd=estate)
     assert fixed.code == 0, fixed.err
     assert json.loads(path.read_text())["properties"]["properties"]["properties"]["scaleSettings"]["maxNodeCount"] == 4
@@ -140,6 +160,12 @@ def test_history_joins_updates_with_git(estate: Path):
     assert updates[0]["author"] == "Ada Reviewer <ada@example.com>"
     assert updates[0]["commit"] == git(estate, "rev-parse", "HEAD")
     assert updates[0]["changes"].get("update") == 1 and updates[1]["changes"].get("create") == 56
+    assert updates[0]["subject"] == "scale the CPU cluster"
+    text = amlctl("history", "--stack", "local", cwd=estate).out.splitlines()
+    assert len(text) == 2 and text[0].startswith("#2  ") and text[1].startswith("#1  ")
+    assert "succeeded" in text[0] and git(estate, "rev-parse", "HEAD")[:12] in text[0]
+    assert "Ada Reviewer  " in text[0] and "ada@example.com" not in text[0]  # the address is in -o json
+    assert text[0].endswith("~ 1 updated   scale the CPU cluster")
 
 
 def test_destroy_is_guarded_by_the_stack_name(estate: Path):

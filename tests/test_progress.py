@@ -34,8 +34,8 @@ def test_plain_progress_prints_one_line_per_finished_operation_and_errors_on_std
                                                               urn=URN + "ws/compute/gpu")))
         p.event(_event(6, resource_pre_event=ev.ResourcePreEvent(_meta(ev.OpType.SAME, "ws/compute/ci"))))
     out, err = capsys.readouterr()
-    assert out.splitlines() == [" +  created    ws/compute/cpu  (Compute, 0.0s)"]
-    assert " !  failed     ws/compute/gpu  (Compute, update)" in err
+    assert out.splitlines() == [" +  created    ws/compute/cpu  (machinelearningservices:Compute, 0.0s)"]
+    assert " !  failed     ws/compute/gpu  (machinelearningservices:Compute, update)" in err
     assert "    error: ws/compute/gpu: quota exceeded" in err
     assert "\x1b" not in out + err  # plain: no control characters in CI logs
 
@@ -91,3 +91,12 @@ def test_a_plan_from_engine_steps_takes_the_engines_action_and_the_graphs_labels
     assert by["ws/compute/gone"].action == "delete"
     assert len(plan.changes) == 4 and plan.unchanged == 0
     assert all("__provider" not in p.path for c in plan.changes for p in c.properties)
+
+
+def test_types_are_shown_as_plan_shows_them_whatever_the_target():
+    from controller.cli.progress import _short_type
+    # Application Insights and Azure ML both have a "Component"; the module tells them apart.
+    assert _short_type("azure-native:applicationinsights:Component") == "applicationinsights:Component"
+    assert _short_type("pulumi-python:dynamic/local/azure-native/machinelearningservices:Component") \
+        == "machinelearningservices:Component"
+    assert _short_type("amlctl:azureml:EndpointTraffic") == "azureml:EndpointTraffic"

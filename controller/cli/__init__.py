@@ -229,30 +229,22 @@ def apply_cmd(stack: str, allow_delete: bool, allow_dirty: bool, yes: bool) -> N
 @cli.command("drift")
 @click.option("-s", "--stack", required=True, metavar="NAME")
 @click.option("--fix", is_flag=True, help="Apply the manifests back over what drifted.")
-@click.option("-o", "--output", "fmt", type=click.Choice(("text", "json")), default="text", show_default=True)
+@click.option("-o", "--output", "fmt", type=click.Choice(("text", "json", "markdown")), default="text",
+              show_default=True, help="markdown: an issue body.")
 def drift_cmd(stack: str, fix: bool, fmt: str) -> None:
-    """Compare the cloud (or the simulation) with the last applied state. Exit 0 when nothing
-    drifted, 2 when something did (0 after a successful --fix), 1 on error."""
-    import json as _json
-
+    """Compare the cloud (or the simulation) with what the last update applied: each drifted
+    resource and property, with both values. Exit 0 when nothing drifted, 2 when something did
+    (0 after a successful --fix), 1 on error."""
+    from controller.cli import drift as report_
+    from controller.cli.progress import Progress, describe
     from controller.engine import operations
 
-    from controller.cli.progress import Progress, describe
-
     with Progress() as progress:
-        drifted, fixed = _engine_call(operations.drift, _repo_root(), stack, fix=fix, report=progress)
-    if fmt == "json":
-        click.echo(_json.dumps({"stack": stack, "drifted": [d.__dict__ | {"properties": list(d.properties)}
-                                                            for d in drifted], "fixed": fixed is not None},
-                               indent=2, sort_keys=True))
-    else:
-        for d in drifted:
-            props = f": {', '.join(d.properties)}" if d.properties else ""
-            click.echo(f"drifted  {d.name}  ({d.op}){props}")
-        click.echo(f"{len(drifted)} resource(s) drifted in stack {stack}" if drifted else f"No drift in stack {stack}.")
-        if fixed is not None:
-            click.echo(f"fixed: {describe(fixed.changes)}")
-    sys.exit(2 if drifted and fixed is None else 0)
+        report = _engine_call(operations.drift, _repo_root(), stack, fix=fix, report=progress)
+    click.echo({"json": report_.as_json, "markdown": report_.markdown}.get(fmt, report_.text)(report))
+    if report.fixed is not None and fmt == "text":
+        click.echo(f"fixed: {describe(report.fixed.changes)}")
+    sys.exit(2 if report.drifted and report.fixed is None else 0)
 
 
 @cli.command("history")
@@ -262,16 +254,30 @@ def history_cmd(stack: str, fmt: str) -> None:
     """Each past update of the stack: time, result, commit, author and resource changes."""
     import json as _json
 
+    from controller.cli.progress import describe
     from controller.engine import operations
 
     updates = _engine_call(operations.history, _repo_root(), stack)
     if fmt == "json":
         click.echo(_json.dumps([u.__dict__ for u in updates], indent=2, sort_keys=True))
         return
+    if not updates:
+        click.echo(f"Stack {stack} has no updates yet.")
+    rows = []
     for u in updates:
-        changes = ", ".join(f"{k} {v}" for k, v in sorted(u.changes.items()) if k != "same") or "no changes"
-        who = f" {u.commit[:12]} {u.author}" if u.commit and u.author else ""
-        click.echo(f"#{u.version} {u.started} {u.kind} {u.result}{who}: {changes}  [{u.message}]")
+        what = u.result if u.kind == "update" else f"{u.kind} {u.result}"
+        who = (u.author or "").split(" <", 1)[0]  # the name; -o json has the address
+        # amlctl's own messages restate the commit: show its subject; anything else as it was written.
+        said = u.message
+        if u.subject and u.message.startswith("amlctl apply"):
+            said = u.subject
+        elif u.subject and u.message.startswith("amlctl drift --fix"):
+            said = f"drift --fix, back to: {u.subject}"
+        rows.append((f"#{u.version}", str(u.started)[:19], what, (u.commit or "")[:12], who,
+                     describe(u.changes), said))
+    widths = [max(len(r[i]) for r in rows) for i in range(6)] if rows else []
+    for r in rows:
+        click.echo("  ".join(c.ljust(w) for c, w in zip(r, widths)) + "  " + r[6])
 
 
 @cli.command("destroy")
@@ -382,7 +388,9 @@ def init_cmd(directory: Path, project: str | None, workspace: str | None, locati
         if not rel.startswith("schemas/"):
             click.echo(f"  created {rel}")
     click.echo(f"  created schemas/ ({sum(r.startswith('schemas/') for r in written)} JSON Schemas for editors)")
-    click.echo(f"\nNext: cd {directory} && amlctl validate && amlctl apply --stack local --yes\n"
+    # apply refuses uncommitted manifests (git history is the audit trail): the first step commits.
+    commit = " && git add . && git commit -qm 'amlctl init'" if gitrev.is_repository(directory) else ""
+    click.echo(f"\nNext: cd {directory} && amlctl validate{commit} && amlctl apply --stack local --yes\n"
                "Then fill in the subscriptions in stacks/, commit, push, and follow README.md's set-up.")
 
 

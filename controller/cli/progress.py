@@ -34,7 +34,10 @@ def describe(changes: dict[str, int]) -> str:
 
 
 def _short_type(type_: str) -> str:
-    return type_.rsplit(":", 1)[-1]
+    """module:Type as `plan` prints it: "Component" alone could be Application Insights or Azure ML.
+    The local target's tokens are `pulumi-python:dynamic/local/azure-native/storage:StorageAccount`."""
+    token = type_.rsplit("/", 1)[-1]
+    return token.split(":", 1)[1] if token.count(":") >= 2 else token
 
 
 def _name(urn: str) -> str:

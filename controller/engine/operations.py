@@ -16,7 +16,7 @@ import socket
 import sys
 import threading
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Iterator, Protocol
 
@@ -256,17 +256,29 @@ def apply(root: Path, stack: str, *, allow_delete: bool = False, allow_dirty: bo
 @dataclass(frozen=True)
 class Drifted:
     name: str  # graph (Pulumi) name
-    type: str
+    type: str  # the graph's type token (azure-native:...), whatever the target
     op: str  # what the engine would do to put it back: update, create (gone), replace
     properties: tuple[str, ...]  # the inputs that differ
+    subject: str = ""  # the manifest behind it, "Compute/cpu-cluster"
+    source: str = ""  # its file:line:col
+    # Values where known: before = what the cloud has, after = what git says. A secret is never a
+    # value here: both sides are the graph's $secret marker.
+    changes: tuple[P.PropertyChange, ...] = ()
+
+
+@dataclass(frozen=True)
+class Drift:
+    stack: str
+    applied: str | None  # the commit compared with: the one the last successful update applied
+    drifted: tuple[Drifted, ...]
+    fixed: Outcome | None = None
 
 
 def _graph_name(urn: str) -> str:
     return urn.split("::")[-1]
 
 
-def drift(root: Path, stack: str, *, fix: bool = False,
-          report: Reporter | None = None) -> tuple[list[Drifted], Outcome | None]:
+def drift(root: Path, stack: str, *, fix: bool = False, report: Reporter | None = None) -> Drift:
     """Refresh in preview mode: what differs between the cloud (or the simulation) and what the
     last successful update applied. The program is that update's revision, not the working tree:
     a merged change still waiting for its apply is not drift. With `fix`, apply that revision
@@ -281,7 +293,7 @@ def drift(root: Path, stack: str, *, fix: bool = False,
         st = open_stack(root, stack, graph, engine, create=False)
     except NeverApplied as exc:
         report.notice(f"{exc}: nothing to compare with")
-        return [], None
+        return Drift(stack, None, ())
     applied = _applied_commit(root, st)
     with ExitStack() as scope:
         if applied is None:
@@ -300,20 +312,23 @@ def drift(root: Path, stack: str, *, fix: bool = False,
                 graph = side.graph
                 st = open_stack(root, stack, graph, engine, create=False, tree=tree)
                 report.notice(f"comparing stack {stack} with commit {applied[:12]}, the one its last update applied")
-        drifted = _refresh_preview(st)
+        compared = applied if tree != root else None
+        drifted = tuple(_refresh_preview(st, graph))
         if not fix or not drifted:
-            return drifted, None
+            return Drift(stack, compared, drifted)
         _recover(root, stack, st, report)
-        message = "amlctl drift --fix" + (f" {applied}" if applied and tree != root else "")
+        message = "amlctl drift --fix" + (f" {applied}" if compared else "")
         with _cancellable(engine, report, "drift --fix"):
             result = st.up(refresh=True, on_event=report.event, message=message, color="never")
     _record(root, stack, graph, applied)
-    return drifted, Outcome(True, {k: v for k, v in (result.summary.resource_changes or {}).items() if k != "same"})
+    return Drift(stack, compared, drifted,
+                 Outcome(True, {k: v for k, v in (result.summary.resource_changes or {}).items() if k != "same"}))
 
 
-def _refresh_preview(st) -> list[Drifted]:
+def _refresh_preview(st, graph: Graph) -> list[Drifted]:
     from pulumi.automation import events as ev
     found: dict[str, Drifted] = {}
+    by_name = {r.name: r for r in graph.resources}
 
     def event(e: ev.EngineEvent) -> None:
         pre = e.resource_pre_event
@@ -325,15 +340,61 @@ def _refresh_preview(st) -> list[Drifted]:
         # Providers report changed properties in `diffs`, `keys` or `detailed_diff`; dynamic
         # providers report none, so also compare the refreshed state with the desired inputs.
         names = set(meta.diffs or ()) | set(meta.keys or ()) | set((meta.detailed_diff or {}).keys())
+        name = _graph_name(meta.urn)
+        r = by_name.get(name)
+        changes: tuple[P.PropertyChange, ...] = ()
         if meta.old is not None and meta.new is not None:
             wanted = meta.new.inputs or {}
             have = {k: v for k, v in (meta.old.outputs or {}).items() if k in wanted}
             # Only what the manifests set: outputs Azure computes (principalId, ...) are not drift.
-            names |= {c.path for c in P.property_changes(meta.type, have, wanted) if c.after is not None}
-        found[meta.urn] = Drifted(_graph_name(meta.urn), meta.type, str(meta.op.value), tuple(sorted(names)))
+            changes = tuple(_described(c, r) for c in P.property_changes(meta.type, have, wanted) if c.after is not None)
+            if not changes and not names and r is not None:
+                # The engine sees both sides of a secret as "[secret]": when nothing else differs
+                # but the provider says it does, the secrets are what drifted.
+                changes = tuple(_described(P.PropertyChange(path, m, m, False), r) for path, m in _secrets_in(r.inputs))
+            names |= {c.path for c in changes}
+        found[meta.urn] = Drifted(name, r.type if r else meta.type, str(meta.op.value), tuple(sorted(names)),
+                                  r.subject if r else "", str(r.source) if r and r.source else "", changes)
 
     st.preview(refresh=True, on_event=event, diff=True, color="never")
     return sorted(found.values(), key=lambda d: d.name)
+
+
+_SECRET_SIG = "4dabf18193072939515e22adb298388d"  # Pulumi's marker of a secret value
+
+
+def _described(c: P.PropertyChange, r) -> P.PropertyChange:
+    """Where the drifted property was set; and, when its value is a secret (a $secret marker in
+    the graph, or a value the engine marks secret), the marker on both sides: drift output goes
+    to issues and logs."""
+    if r is not None and r.origins:
+        c = replace(c, source=r.origin(c.path))  # the manifest (or stack file) line that set it
+    marker = _secret_marker(r.inputs if r else {}, c.path)
+    if marker is None and not any(_SECRET_SIG in json.dumps(v, default=str) or v == "[secret]"
+                                  for v in (c.before, c.after)):
+        return c
+    hidden = marker or {"$secret": {"config": "(engine secret)"}}
+    return P.PropertyChange(c.path, hidden, hidden, c.forces_replace, c.source)
+
+
+def _secrets_in(node: Any, path: str = "") -> Iterator[tuple[str, dict]]:
+    if isinstance(node, dict):
+        if "$secret" in node:
+            yield path, node
+            return
+        for k in sorted(node):
+            yield from _secrets_in(node[k], f"{path}.{k}" if path else k)
+
+
+def _secret_marker(inputs: Any, path: str) -> dict | None:
+    node = inputs
+    for part in path.split("."):
+        if isinstance(node, dict) and "$secret" in node:
+            return node
+        if not isinstance(node, dict) or part not in node:
+            return None
+        node = node[part]
+    return node if isinstance(node, dict) and "$secret" in node else None
 
 
 def _applied_commit(root: Path, st) -> str | None:
@@ -367,6 +428,7 @@ class Update:
     changes: dict
     commit: str | None
     author: str | None
+    subject: str | None = None  # the commit's subject line
 
 
 def history(root: Path, stack: str) -> list[Update]:
@@ -379,7 +441,7 @@ def history(root: Path, stack: str) -> list[Update]:
     out = []
     past = st.history()
     for i, u in enumerate(past):
-        commit = author = None
+        commit = author = subject = None
         msg = u.message or ""
         # The engine records the checkout's git metadata (git.head, git.author) when its project
         # folder is inside the repository, which is the default; the message carries it anyway.
@@ -388,12 +450,12 @@ def history(root: Path, stack: str) -> list[Update]:
             short = head or msg[len("amlctl apply "):].split(":", 1)[0].strip()
             try:
                 info = gitrev.commit_info(root, short)
-                commit, author = info["commit"], info["author"]
+                commit, author, subject = info["commit"], info["author"], info["subject"]
             except gitrev.GitError:
                 commit = short
         # The file backend numbers no updates (version 0); number them from the oldest, as others do.
         out.append(Update(u.version or len(past) - i, u.kind, u.result, str(u.start_time), msg, dict(u.resource_changes or {}),
-                          commit, author))
+                          commit, author, subject))
     return out
 
 
