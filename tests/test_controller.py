@@ -9,6 +9,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+import yaml
 
 from conftest import amlctl, git, git_estate
 
@@ -348,10 +349,36 @@ def test_read_only_commands_leave_a_new_stack_alone_and_apply_asks_for_a_secrets
     assert drift.code == 0 and "never been applied" in drift.err
     refused = amlctl("apply", "--stack", "dev", "--yes", cwd=estate)
     assert refused.code == 1 and "no secrets configuration" in refused.err
-    assert "amlctl pulumi --stack dev -- stack change-secrets-provider" in refused.err
+    assert "amlctl secrets-provider --stack dev azurekeyvault://" in refused.err
     assert amlctl("preview", "--stack", "dev", cwd=estate).code == 1  # the same: it would create the stack
     nothing = amlctl("destroy", "--stack", "dev", "--yes-destroy-stack", "dev", cwd=estate)
     assert nothing.code == 0 and "nothing to destroy" in nothing.err
     # Nothing touched the stack file: no salt written, no booleans rewritten.
     assert (estate / "stacks" / "Pulumi.dev.yaml").read_text() == before
     assert git(estate, "status", "--porcelain") == ""
+
+
+def test_secrets_provider_sets_up_a_passphrase_once_and_never_an_empty_one(estate: Path, monkeypatch):
+    dev, prod = estate / "stacks" / "Pulumi.dev.yaml", estate / "stacks" / "Pulumi.prod.yaml"
+    before, prod_before = dev.read_text(), prod.read_text()
+    # Pulumi's own `change-secrets-provider passphrase` without a terminal takes an empty passphrase.
+    empty = amlctl("secrets-provider", "--stack", "dev", cwd=estate)
+    assert empty.code == 1 and "PULUMI_CONFIG_PASSPHRASE" in empty.err and dev.read_text() == before
+    monkeypatch.setenv("PULUMI_CONFIG_PASSPHRASE", "s3cret")
+    done = amlctl("secrets-provider", "--stack", "dev", cwd=estate)
+    assert done.code == 0, done.err
+    assert "commit stacks/Pulumi.dev.yaml" in done.out
+    assert yaml.safe_load(dev.read_text())["encryptionsalt"].startswith("v1:")
+    assert dev.read_text().splitlines()[0] == before.splitlines()[0]  # the file's comments are kept
+    again = amlctl("secrets-provider", "--stack", "dev", cwd=estate)
+    assert again.code == 0 and "nothing to do" in again.out
+    # The salt is the passphrase's: a secret set with it works, with another passphrase it does not.
+    assert amlctl("pulumi", "--stack", "dev", "--", "config", "set", "--secret", "amlctl:k", "v", cwd=estate).code == 0
+    monkeypatch.setenv("PULUMI_CONFIG_PASSPHRASE", "not-it")
+    assert amlctl("pulumi", "--stack", "dev", "--", "config", "get", "amlctl:k", cwd=estate).code != 0
+    # A Key Vault key is handed to the engine (which cannot reach Azure from here); nothing is written.
+    kv = amlctl("secrets-provider", "--stack", "prod", "azurekeyvault://kv-none.vault.azure.net/keys/k", cwd=estate)
+    assert kv.code == 1 and "kv-none.vault.azure.net" in kv.err and "Traceback" not in kv.err
+    assert prod.read_text() == prod_before
+    bogus = amlctl("secrets-provider", "--stack", "prod", "vault://x", cwd=estate)
+    assert bogus.code == 1 and "unknown secrets provider" in bogus.err

@@ -394,14 +394,26 @@ def init_cmd(directory: Path, project: str | None, workspace: str | None, locati
                "Then fill in the subscriptions in stacks/, commit, push, and follow README.md's set-up.")
 
 
+@cli.command("secrets-provider")
+@click.option("-s", "--stack", required=True, metavar="NAME")
+@click.argument("provider", default="passphrase", metavar="[passphrase|azurekeyvault://VAULT.vault.azure.net/keys/KEY]")
+def secrets_provider_cmd(stack: str, provider: str) -> None:
+    """Set up the stack's secrets provider once, in its stack file, to commit: an Azure Key Vault
+    key for teams, or a passphrase taken from $PULUMI_CONFIG_PASSPHRASE (CI keeps it as a secret).
+    apply and preview refuse a non-local stack without one."""
+    from controller.engine import operations
+
+    click.echo(_engine_call(operations.setup_secrets, _repo_root(), stack, provider))
+
+
 @cli.command("pulumi", context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})
 @click.option("-s", "--stack", required=True, metavar="NAME")
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
 def pulumi_cmd(stack: str, args: tuple[str, ...]) -> None:
     """Run the Pulumi CLI on a stack as amlctl sets it up (backend, project, stack files), for what
-    amlctl has no command of its own: `import`, `stack export`, `stack change-secrets-provider`...
+    amlctl has no command of its own: `import`, `stack export`, `config set --secret`...
 
-    Example: amlctl pulumi --stack prod -- stack change-secrets-provider "azurekeyvault://kv.vault.azure.net/keys/amlctl"
+    Example: amlctl pulumi --stack prod -- config set --secret amlctl:openaiKey "$KEY"
     """
     from controller.engine import operations
 

@@ -104,7 +104,7 @@ class NeverApplied(Exception):
 
 
 def open_stack(root: Path, stack: str, graph: Graph, engine: Engine, *, create: bool = True,
-               tree: Path | None = None):
+               tree: Path | None = None, secrets_provider: str | None = None):
     """The stack in the backend. Read-only commands pass create=False: creating a stack makes
     Pulumi write a new encryption salt into the stack file, a change nobody asked for. `tree`
     is where the program finds the files it uploads (a past revision's, for drift)."""
@@ -136,7 +136,8 @@ def open_stack(root: Path, stack: str, graph: Graph, engine: Engine, *, create: 
                                     backend=auto.ProjectBackend(url=backend))
     command = auto.PulumiCommand(root=str(engine.root))
     opts = auto.LocalWorkspaceOptions(work_dir=str(work), pulumi_command=command,
-                                      env_vars=_env(root, stack, target), project_settings=settings)
+                                      env_vars=_env(root, stack, target), project_settings=settings,
+                                      secrets_provider=secrets_provider)  # used when the stack is created
     if create:
         return auto.create_or_select_stack(stack_name=stack, project_name=settings.name, program=program, opts=opts)
     try:
@@ -159,9 +160,8 @@ def _check_secrets_setup(root: Path, stack: str, target: str) -> None:
         return
     raise Refused(
         f"stacks/Pulumi.{stack}.yaml has no secrets configuration (secretsprovider or encryptionsalt). Set it up "
-        f"once and commit it: amlctl pulumi --stack {stack} -- stack change-secrets-provider "
-        f"\"azurekeyvault://VAULT.vault.azure.net/keys/KEY\" (teams), or ... change-secrets-provider passphrase "
-        "(with PULUMI_CONFIG_PASSPHRASE set)")
+        f"once and commit it: amlctl secrets-provider --stack {stack} azurekeyvault://VAULT.vault.azure.net/keys/KEY "
+        f"(teams), or, with PULUMI_CONFIG_PASSPHRASE set, amlctl secrets-provider --stack {stack} passphrase")
 
 
 def _project_name(root: Path) -> str:
@@ -573,6 +573,58 @@ def _alive(pid: int) -> bool:
         return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE  # a zombie holds nothing
     except psutil.NoSuchProcess:
         return False
+
+
+KEY_PROVIDERS = ("azurekeyvault://", "awskms://", "gcpkms://", "hashivault://")
+
+
+def setup_secrets(root: Path, stack: str, provider: str = "passphrase") -> str:
+    """Give the stack its secrets configuration, written into its stack file for the caller to
+    commit. A passphrase comes from $PULUMI_CONFIG_PASSPHRASE: Pulumi's own `change-secrets-provider
+    passphrase` prompts for it, and without a terminal silently takes an empty one."""
+    import subprocess
+
+    import yaml
+    path = root / "stacks" / f"Pulumi.{stack}.yaml"
+
+    def current() -> str | None:
+        doc = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        return doc.get("secretsprovider") or ("passphrase" if doc.get("encryptionsalt") else None)
+
+    if provider != "passphrase" and not provider.startswith(KEY_PROVIDERS):
+        raise Refused(f"unknown secrets provider {provider!r}: passphrase, or a key URL starting "
+                      + ", ".join(KEY_PROVIDERS))
+    graph = _render(root, stack)
+    was = current()
+    if was == provider:
+        return f"stack {stack} already uses {provider}: nothing to do"
+    if provider == "passphrase":
+        if was:
+            raise Refused(f"stack {stack} uses {was}. Moving it to a passphrase needs Pulumi's prompt, on a terminal: "
+                          f"amlctl pulumi --stack {stack} -- stack change-secrets-provider passphrase")
+        if not os.environ.get("PULUMI_CONFIG_PASSPHRASE") and graph.settings.get("target") != "local":
+            raise Refused("set PULUMI_CONFIG_PASSPHRASE to the passphrase CI will keep as a secret (an empty one "
+                          "protects nothing), then run this again")
+    engine = find_engine()
+    try:
+        st = open_stack(root, stack, graph, engine, create=False)
+    except NeverApplied:
+        # A new stack: created with the provider, Pulumi writes its settings into the stack file.
+        open_stack(root, stack, graph, engine, secrets_provider=None if provider == "passphrase" else provider)
+    else:
+        if was is None and provider == "passphrase":
+            raise Refused(f"stack {stack} exists in the backend but its stack file has no secrets configuration "
+                          "(was it lost?): restore it from git history")
+        env = {**os.environ, **_env(root, stack, graph.settings.get("target", "azure"))}
+        done = subprocess.run([str(engine.binary), "stack", "change-secrets-provider", provider, "--stack", st.name,
+                               "--non-interactive"], cwd=state_dir(root, stack) / "project", env=env,
+                              capture_output=True, text=True, stdin=subprocess.DEVNULL)
+        if done.returncode != 0:
+            raise Refused(f"the engine could not change the secrets provider: {done.stderr.strip()}")
+    now = current()
+    if now != provider:
+        raise Refused(f"the stack file still says {now or 'nothing'} about secrets; nothing was changed")
+    return f"stack {stack} now uses {provider}: commit stacks/Pulumi.{stack}.yaml"
 
 
 def passthrough(root: Path, stack: str, args: list[str]) -> int:
