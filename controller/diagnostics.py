@@ -89,10 +89,9 @@ class Diagnostic:
     def format(self) -> str:
         subject = f" {self.subject}:" if self.subject else ""
         stack = f" [stack {self.stack}]" if self.stack else ""
-        return (
-            f"{self.path}:{self.line}:{self.col}: {self.severity.value}[{self.code}]"
-            f"{subject} {self.message}{stack}"
-        )
+        # A problem with no line (a missing file, an unreadable revision) names only what it can.
+        where = f"{self.path}:{self.line}:{self.col}: " if self.line else (f"{self.path}: " if self.path else "")
+        return f"{where}{self.severity.value}[{self.code}]{subject} {self.message}{stack}"
 
 
 def error(path: str, line: int, col: int, code: str, message: str, subject: str = "") -> Diagnostic:

@@ -4,6 +4,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from conftest import REPO, amlctl, write_tree
 
 BROKEN = {
@@ -91,3 +93,13 @@ def test_validate_does_not_import_pulumi_or_azure_ml() -> None:
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True).stdout
     assert "valid: 0 errors" in out
     assert out.strip().splitlines()[-1] == "IMPORTED="
+
+
+@pytest.mark.parametrize("command", [["apply", "--yes"], ["preview"], ["drift"], ["history"], ["render"],
+                                     ["destroy", "--yes-destroy-stack", "prdo"], ["secrets-provider"],
+                                     ["pulumi", "--", "stack", "export"]])
+def test_a_mistyped_stack_is_a_usage_error_that_lists_the_stacks(command: list[str]) -> None:
+    run = amlctl(command[0], "--stack", "prdo", *command[1:], cwd=REPO)
+    assert run.code == 2, run.err
+    assert "no stack file stacks/Pulumi.prdo.yaml (the stacks: dev, local, prod)" in run.err
+    assert "Traceback" not in run.err

@@ -84,8 +84,23 @@ def _repo_root() -> Path:
     return find_root(Path.cwd()).resolve()
 
 
+def _existing_stack(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """A stack of the working tree: a typo is a usage error that lists the stacks there are."""
+    if value is None:
+        return value
+    stacks = _repo_root() / "stacks"
+    if not (stacks / f"Pulumi.{value}.yaml").is_file():
+        names = sorted(p.name[len("Pulumi."):-len(".yaml")] for p in stacks.glob("Pulumi.*.yaml"))
+        raise click.BadParameter(f"no stack file stacks/Pulumi.{value}.yaml (the stacks: {', '.join(names) or 'none'})")
+    return value
+
+
+STACK = click.option("-s", "--stack", required=True, metavar="NAME", callback=_existing_stack,
+                     help="The stack (stacks/Pulumi.NAME.yaml).")
+
+
 @cli.command("render")
-@click.option("-s", "--stack", required=True, metavar="NAME", help="The stack (stacks/Pulumi.NAME.yaml).")
+@STACK
 @click.option("--strict", is_flag=True, help="Treat references to things no manifest defines as errors.")
 @click.option("-o", "--output", "fmt", type=click.Choice(("text", "json")), default="text", show_default=True)
 def render_cmd(stack: str, strict: bool, fmt: str) -> None:
@@ -183,7 +198,7 @@ def _emit_plan(result, fmt: str) -> None:
 
 
 @cli.command("preview")
-@click.option("-s", "--stack", required=True, metavar="NAME")
+@STACK
 @click.option("-o", "--output", "fmt", type=click.Choice(("text", "json", "markdown")), default="text",
               show_default=True)
 @click.option("--detailed-exitcode", is_flag=True, help="Exit 0 with no changes, 2 with changes, 1 on error.")
@@ -200,7 +215,7 @@ def preview_cmd(stack: str, fmt: str, detailed_exitcode: bool) -> None:
 
 
 @cli.command("apply")
-@click.option("-s", "--stack", required=True, metavar="NAME")
+@STACK
 @click.option("--allow-delete", is_flag=True, help="Allow deleting or replacing (unprotected) resources.")
 @click.option("--allow-dirty", is_flag=True, help="Apply a working tree with uncommitted changes.")
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation (CI).")
@@ -227,7 +242,7 @@ def apply_cmd(stack: str, allow_delete: bool, allow_dirty: bool, yes: bool) -> N
 
 
 @cli.command("drift")
-@click.option("-s", "--stack", required=True, metavar="NAME")
+@STACK
 @click.option("--fix", is_flag=True, help="Apply the manifests back over what drifted.")
 @click.option("-o", "--output", "fmt", type=click.Choice(("text", "json", "markdown")), default="text",
               show_default=True, help="markdown: an issue body.")
@@ -248,7 +263,7 @@ def drift_cmd(stack: str, fix: bool, fmt: str) -> None:
 
 
 @cli.command("history")
-@click.option("-s", "--stack", required=True, metavar="NAME")
+@STACK
 @click.option("-o", "--output", "fmt", type=click.Choice(("text", "json")), default="text", show_default=True)
 def history_cmd(stack: str, fmt: str) -> None:
     """Each past update of the stack: time, result, commit, author and resource changes."""
@@ -281,7 +296,7 @@ def history_cmd(stack: str, fmt: str) -> None:
 
 
 @cli.command("destroy")
-@click.option("-s", "--stack", required=True, metavar="NAME")
+@STACK
 @click.option("--yes-destroy-stack", metavar="NAME", help="Confirm without a prompt by repeating the stack name.")
 def destroy_cmd(stack: str, yes_destroy_stack: str | None) -> None:
     """Delete every resource of the stack. Guarded: type the stack name, or pass
@@ -395,7 +410,7 @@ def init_cmd(directory: Path, project: str | None, workspace: str | None, locati
 
 
 @cli.command("secrets-provider")
-@click.option("-s", "--stack", required=True, metavar="NAME")
+@STACK
 @click.argument("provider", default="passphrase", metavar="[passphrase|azurekeyvault://VAULT.vault.azure.net/keys/KEY]")
 def secrets_provider_cmd(stack: str, provider: str) -> None:
     """Set up the stack's secrets provider once, in its stack file, to commit: an Azure Key Vault
@@ -407,7 +422,7 @@ def secrets_provider_cmd(stack: str, provider: str) -> None:
 
 
 @cli.command("pulumi", context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})
-@click.option("-s", "--stack", required=True, metavar="NAME")
+@STACK
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
 def pulumi_cmd(stack: str, args: tuple[str, ...]) -> None:
     """Run the Pulumi CLI on a stack as amlctl sets it up (backend, project, stack files), for what
