@@ -382,3 +382,63 @@ def test_secrets_provider_sets_up_a_passphrase_once_and_never_an_empty_one(estat
     assert prod.read_text() == prod_before
     bogus = amlctl("secrets-provider", "--stack", "prod", "vault://x", cwd=estate)
     assert bogus.code == 1 and "unknown secrets provider" in bogus.err
+
+
+def at_terminal(root: Path, *args: str, answer: bytes) -> tuple[int, str]:
+    """amlctl in a pseudo-terminal of its own: answers its one question and returns what it printed."""
+    import pty
+    import select
+    import sys
+    import time
+    env = {k: v for k, v in os.environ.items() if k != "AMLCTL_DEBUG"} | {"CI": "true", "NO_COLOR": "1"}
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: amlctl, with the terminal as stdin and stdout
+        os.chdir(root)
+        os.execvpe(sys.executable, [sys.executable, "-m", "controller", *args], env)
+    out, asked, deadline = b"", False, time.monotonic() + 120
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([fd], [], [], 1)
+        if not ready:
+            continue
+        try:
+            chunk = os.read(fd, 4096)
+        except OSError:  # the child has gone: the terminal is closed
+            break
+        if not chunk:
+            break
+        out += chunk
+        if not asked and b"[y/N]" in out:
+            os.write(fd, answer + b"\n")
+            asked = True
+    _, status = os.waitpid(pid, 0)
+    return os.waitstatus_to_exitcode(status), re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", out.decode(errors="replace"))
+
+
+def test_apply_at_a_terminal_shows_the_plan_before_asking_and_without_one_needs_yes(estate: Path):
+    blind = amlctl("apply", "--stack", "local", cwd=estate)  # no terminal, no --yes
+    assert blind.code == 2 and "--yes" in blind.err
+    code, shown = at_terminal(estate, "apply", "--stack", "local", answer=b"n")
+    assert code == 1, shown
+    assert shown.index("+ machinelearningservices:Compute mlw-credit/compute/cpu-cluster") < shown.index("[y/N]")
+    assert "Plan: 56 to create" in shown and "declined: nothing was changed" in shown
+    assert not (estate / ".amlctl" / "local" / "sim").exists() or not list((estate / ".amlctl" / "local" / "sim").rglob("*.json"))
+    code, shown = at_terminal(estate, "apply", "--stack", "local", answer=b"y")
+    assert code == 0, shown
+    assert "Resources: + 56 created" in shown and sim_doc(estate, "/computes/cpu-cluster.json").exists()
+
+
+def test_an_apply_of_uncommitted_changes_is_marked_as_such(estate: Path):
+    assert amlctl("apply", "--stack", "local", "--yes", cwd=estate).code == 0
+    compute = estate / "manifests" / "compute.yaml"
+    compute.write_text(compute.read_text().replace("max_instances: 4", "max_instances: 5", 1))  # not committed
+    dirty = amlctl("apply", "--stack", "local", "--yes", "--allow-dirty", cwd=estate)
+    assert dirty.code == 0, dirty.err
+    assert f"amlctl apply {git(estate, 'rev-parse', 'HEAD')[:12]}+dirty:" in dirty.out
+    # HEAD does not hold what was applied: drift compares with the working tree, and says so.
+    drift = amlctl("drift", "--stack", "local", cwd=estate)
+    assert drift.code == 0 and "comparing with the working tree" in drift.err, drift.out + drift.err
+    newest = json.loads(amlctl("history", "--stack", "local", "--output", "json", cwd=estate).out)[0]
+    assert newest["dirty"] and "(uncommitted changes)" in amlctl("history", "--stack", "local", cwd=estate).out
+    blame = amlctl("blame", "Compute/cpu-cluster", "--stack", "local", "--output", "json", cwd=estate).json()
+    deployed = [d["version"] for e in blame["edits"] for d in e["deployed"]]
+    assert deployed and newest["version"] not in deployed  # the dirty update deployed no commit as it is

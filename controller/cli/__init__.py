@@ -167,10 +167,13 @@ def _engine_call(fn, *args, **kwargs):
     from pulumi.automation import errors as auto_errors
 
     from controller.engine.binary import EngineMissing
-    from controller.engine.operations import Cancelled, Refused
+    from controller.engine.operations import Cancelled, Declined, Refused
     try:
         return fn(*args, **kwargs)
     except (Refused, EngineMissing) as exc:
+        click.echo(f"amlctl: {exc}", err=True)
+        sys.exit(1)
+    except Declined as exc:
         click.echo(f"amlctl: {exc}", err=True)
         sys.exit(1)
     except Cancelled as exc:
@@ -218,7 +221,7 @@ def preview_cmd(stack: str, fmt: str, detailed_exitcode: bool) -> None:
 @STACK
 @click.option("--allow-delete", is_flag=True, help="Allow deleting or replacing (unprotected) resources.")
 @click.option("--allow-dirty", is_flag=True, help="Apply a working tree with uncommitted changes.")
-@click.option("--yes", is_flag=True, help="Do not ask for confirmation (CI).")
+@click.option("--yes", is_flag=True, help="Do not show the plan and ask first (CI; required without a terminal).")
 def apply_cmd(stack: str, allow_delete: bool, allow_dirty: bool, yes: bool) -> None:
     """Apply the stack: render, check, preview, then update through the Pulumi engine.
 
@@ -229,11 +232,18 @@ def apply_cmd(stack: str, allow_delete: bool, allow_dirty: bool, yes: bool) -> N
     from controller.cli.progress import Progress, describe
     from controller.engine import operations
 
-    if not yes and sys.stdin.isatty():
-        click.confirm(f"Apply stack {stack}?", abort=True)
+    from controller.plan import output as plan_output
+
+    if not yes and not sys.stdin.isatty():
+        raise click.UsageError("apply asks before it changes anything: pass --yes when not run from a terminal")
     with Progress() as progress:
+        def confirm(plan) -> bool:  # the engine's plan, once every check has passed
+            with progress.paused():
+                click.echo(plan_output.text(plan, color=sys.stdout.isatty()) + "\n")
+                return click.confirm(f"Apply these changes to stack {stack}?", default=False)
+
         out = _engine_call(operations.apply, _repo_root(), stack, allow_delete=allow_delete,
-                           allow_dirty=allow_dirty, report=progress)
+                           allow_dirty=allow_dirty, report=progress, confirm=None if yes else confirm)
     if not out.started_engine:
         click.echo(out.message)
         return
@@ -280,7 +290,7 @@ def history_cmd(stack: str, fmt: str) -> None:
         click.echo(f"Stack {stack} has no updates yet.")
     rows = []
     for u in updates:
-        what = u.result if u.kind == "update" else f"{u.kind} {u.result}"
+        what = (u.result if u.kind == "update" else f"{u.kind} {u.result}") + (" (uncommitted changes)" * u.dirty)
         who = (u.author or "").split(" <", 1)[0]  # the name; -o json has the address
         # amlctl's own messages restate the commit: show its subject; anything else as it was written.
         said = u.message
@@ -348,7 +358,7 @@ def blame_cmd(resource: str, stack: str | None, fmt: str) -> None:
         from controller.engine import operations
         updates[stack] = [audit.Deployment(stack, u.version, u.started, u.commit)
                           for u in _engine_call(operations.history, root, stack)
-                          if u.result == "succeeded" and u.commit and u.kind == "update"]
+                          if u.result == "succeeded" and u.commit and u.kind == "update" and not u.dirty]
     try:
         result = audit.blame(root, manifest, stacks, report.overlaid, updates)
     except audit.BlameError as exc:

@@ -10,7 +10,8 @@ import os
 import sys
 import threading
 import time
-from typing import Any
+from contextlib import contextmanager
+from typing import Any, Iterator
 
 import click
 
@@ -71,6 +72,18 @@ class Progress:
         if self._view is not None:
             self._view.__exit__(*exc)
             self._view = None
+
+    @contextmanager
+    def paused(self) -> Iterator[None]:
+        """The live view stopped, for a question at the terminal."""
+        if self._view is None:
+            yield
+            return
+        self._view.stop()
+        try:
+            yield
+        finally:
+            self._view.start()
 
     # Reporter
     def notice(self, message: str) -> None:

@@ -18,7 +18,7 @@ import threading
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Iterator, Protocol
+from typing import Any, Callable, Iterator, Protocol
 
 from controller import gitrev
 from controller import plan as P
@@ -182,18 +182,25 @@ def _render(root: Path, stack: str) -> Graph:
 
 def preview(root: Path, stack: str, report: Reporter | None = None) -> Outcome:
     """The engine's preview, as a Plan: its state, not the last applied graph, is the base."""
-    from pulumi.automation import events as ev
-
-    from controller.plan.steps import Step, from_steps
     report = report or _Silent()
     graph = _render(root, stack)
     _check_secrets_setup(root, stack, graph.settings.get("target", "azure"))
     st = open_stack(root, stack, graph, find_engine())
+    plan, changes = _engine_plan(root, stack, st, graph, report.event)
+    return Outcome(True, changes, plan, "preview")
+
+
+def _engine_plan(root: Path, stack: str, st, graph: Graph, on_event=None) -> tuple[P.Plan, dict[str, int]]:
+    """The engine's preview of `graph`, in plan's terms, and its change summary."""
+    from pulumi.automation import events as ev
+
+    from controller.plan.steps import Step, from_steps
     types = {r.name: r.type for r in graph.resources}
     steps: list[Step] = []
 
     def event(e: ev.EngineEvent) -> None:
-        report.event(e)
+        if on_event is not None:
+            on_event(e)
         pre = e.resource_pre_event
         if pre is None or pre.metadata.type == "pulumi:pulumi:Stack":
             return
@@ -204,16 +211,23 @@ def preview(root: Path, stack: str, report: Reporter | None = None) -> Outcome:
 
     result = st.preview(on_event=event, diff=True, color="never")
     changes = {k: v for k, v in result.change_summary.items() if k != "same"}
-    return Outcome(True, changes, from_steps(stack, graph, steps, last_applied(root, stack)), "preview")
+    return from_steps(stack, graph, steps, last_applied(root, stack)), changes
+
+
+class Declined(Exception):
+    """The person at the terminal said no to the plan: nothing was changed."""
 
 
 def apply(root: Path, stack: str, *, allow_delete: bool = False, allow_dirty: bool = False,
-          report: Reporter | None = None) -> Outcome:
+          report: Reporter | None = None, confirm: Callable[[P.Plan], bool] | None = None) -> Outcome:
+    """`confirm` sees the engine's plan once every check has passed, and may decline it."""
     report = report or _Silent()
     graph = _render(root, stack)
     commit = None
+    dirty = False
     if gitrev.is_repository(root):
-        if not allow_dirty and gitrev.is_dirty(root, ["manifests", "stacks"]):
+        dirty = gitrev.is_dirty(root, ["manifests", "stacks"])
+        if dirty and not allow_dirty:
             raise Refused("the working tree has uncommitted changes under manifests/ or stacks/: commit them "
                           "(git history is the audit trail), or pass --allow-dirty")
         try:
@@ -238,16 +252,21 @@ def apply(root: Path, stack: str, *, allow_delete: bool = False, allow_dirty: bo
     st = open_stack(root, stack, graph, engine)
     _recover(root, stack, st, report)
     # The engine's own preview is the authority (the record above may be missing or stale).
-    steps = st.preview(color="never").change_summary
+    engine_plan, steps = _engine_plan(root, stack, st, graph)
     engine_deletes = sum(v for k, v in steps.items() if k in ("delete", "replace", "create-replacement",
                                                                "delete-replaced", "discard"))
     if engine_deletes and not allow_delete:
         raise Refused(f"the engine's preview deletes or replaces {engine_deletes} resource(s) ({steps}): pass "
                       "--allow-delete to go ahead")
-    message = "amlctl apply" + (f" {commit['commit'][:12]}: {commit['subject']} ({commit['author']})" if commit else "")
+    if confirm is not None and not confirm(engine_plan):
+        raise Declined(f"apply of stack {stack} declined: nothing was changed")
+    # A working tree with uncommitted changes is not the commit: say so, so that drift and
+    # blame never take that update for the commit's.
+    rev = f"{commit['commit'][:12]}{'+dirty' if dirty else ''}" if commit else ""
+    message = "amlctl apply" + (f" {rev}: {commit['subject']} ({commit['author']})" if commit else "")
     with _cancellable(engine, report, "apply"):
         result = st.up(on_event=report.event, message=message, color="never")
-    _record(root, stack, graph, commit["commit"] if commit else None)
+    _record(root, stack, graph, commit["commit"] if commit and not dirty else None)
     changes = {k: v for k, v in (result.summary.resource_changes or {}).items() if k != "same"}
     return Outcome(True, changes, plan, message)
 
@@ -297,7 +316,8 @@ def drift(root: Path, stack: str, *, fix: bool = False, report: Reporter | None 
     applied = _applied_commit(root, st)
     with ExitStack() as scope:
         if applied is None:
-            report.notice("no update records the commit it applied: comparing with the working tree")
+            report.notice("the last update applied no commit as it is (uncommitted changes, or no git): "
+                          "comparing with the working tree")
         else:
             try:
                 tree = scope.enter_context(materialized(root, applied))
@@ -406,6 +426,8 @@ def _applied_commit(root: Path, st) -> str | None:
         words = (u.message or "").split()
         if words[:3] == ["amlctl", "drift", "--fix"] and len(words) > 3:
             return words[3]
+        if words[:2] == ["amlctl", "apply"] and len(words) > 2 and "+dirty" in words[2]:
+            return None  # uncommitted changes: no commit has what was applied
         head = (u.environment or {}).get("git.head")
         if head:
             return head
@@ -429,6 +451,7 @@ class Update:
     commit: str | None
     author: str | None
     subject: str | None = None  # the commit's subject line
+    dirty: bool = False  # applied with uncommitted changes (--allow-dirty): not exactly the commit
 
 
 def history(root: Path, stack: str) -> list[Update]:
@@ -447,7 +470,7 @@ def history(root: Path, stack: str) -> list[Update]:
         # folder is inside the repository, which is the default; the message carries it anyway.
         head = (u.environment or {}).get("git.head")
         if head or (msg.startswith("amlctl apply ") and ":" in msg):
-            short = head or msg[len("amlctl apply "):].split(":", 1)[0].strip()
+            short = head or msg[len("amlctl apply "):].split(":", 1)[0].strip().removesuffix("+dirty")
             try:
                 info = gitrev.commit_info(root, short)
                 commit, author, subject = info["commit"], info["author"], info["subject"]
@@ -455,7 +478,7 @@ def history(root: Path, stack: str) -> list[Update]:
                 commit = short
         # The file backend numbers no updates (version 0); number them from the oldest, as others do.
         out.append(Update(u.version or len(past) - i, u.kind, u.result, str(u.start_time), msg, dict(u.resource_changes or {}),
-                          commit, author, subject))
+                          commit, author, subject, msg.split(":", 1)[0].endswith("+dirty")))
     return out
 
 
