@@ -206,6 +206,7 @@ def test_two_applies_of_one_stack_at_once_one_fails_cleanly_and_nothing_is_corru
         second = amlctl("apply", "--stack", "local", "--yes", cwd=estate)
         assert second.code == 1
         assert "another update of this stack is running" in second.err and "Traceback" not in second.err
+        assert "amlctl pulumi --stack local -- cancel --yes" in second.err
         assert "created by" in second.err and "(pid " in second.err  # it names the lock holder
         # The second apply started nothing: the first one still completes in full.
         out, err = first.communicate(timeout=300)

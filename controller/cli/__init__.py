@@ -180,7 +180,10 @@ def _engine_call(fn, *args, **kwargs):
         click.echo(f"amlctl: {exc}", err=True)
         sys.exit(130)  # the shell's code for "stopped by a signal", as for Ctrl-C
     except auto_errors.ConcurrentUpdateError as exc:
-        click.echo(f"amlctl: another update of this stack is running; nothing was changed.\n{exc}", err=True)
+        stack = args[1] if len(args) > 1 and isinstance(args[1], str) else "STACK"
+        click.echo(f"amlctl: another update of this stack is running; nothing was changed.\n{exc}\n"
+                   "If its process is gone (a runner lost on another machine; a dead one on this machine is "
+                   f"cleared by itself), remove its lock: amlctl pulumi --stack {stack} -- cancel --yes", err=True)
         sys.exit(1)
     except auto_errors.CommandError as exc:
         # The progress above showed each failed resource and its error; repeat only the errors.
