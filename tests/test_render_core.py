@@ -159,5 +159,5 @@ def test_graph_json_round_trips():
 
 def test_render_cli_fails_cleanly_on_an_unknown_stack():
     run = amlctl("render", "--stack", "nope", cwd=REPO)
-    assert run.code == 1
+    assert run.code == 2  # a usage error, like any mistyped stack
     assert "Pulumi.nope.yaml" in run.err and "Traceback" not in run.err

@@ -750,6 +750,12 @@ def client_config(subscription: str | None = None) -> dict[str, str]:
             "clientId": str(uuid.uuid5(NAMESPACE, "deployer-client"))}
 
 
+def key_vault_secret(uri: str) -> str:
+    """The simulation reaches no Key Vault: a `{key_vault_secret: URI}` stands for a value of its own,
+    the same on every run (the simulation keeps only its hash, as it does for every secret)."""
+    return f"local-simulation value of {uri}"
+
+
 def prepare(graph: Any) -> Any:
     """The graph as the local target deploys it: `{"$clientConfig": field}` markers become the simulated
     identity's values (the Pulumi program would otherwise invoke the azure-native provider for them)."""

@@ -71,12 +71,15 @@ class Resolver:
     """Turns graph markers into Pulumi values: outputs of other resources, secrets, file assets."""
 
     def __init__(self, root: Path, created: Mapping[str, pulumi.Resource], config: Callable[[str], pulumi.Config],
-                 client_config: Callable[[str], Any] | None = None):
+                 client_config: Callable[[str], Any] | None = None,
+                 secret_reader: Callable[[str], str] | None = None):
         self.root = root
         self.created = created
         self.config = config
         self._client: Any = None
         self._client_override = client_config
+        self._read_secret = secret_reader
+        self._secrets: dict[str, pulumi.Output] = {}  # one Key Vault read per URI and run
 
     def value(self, v: Any) -> Any:
         if isinstance(v, dict):
@@ -104,8 +107,13 @@ class Resolver:
         if "config" in body:
             namespace, _, key = body["config"].rpartition(":")
             return self.config(namespace or pulumi.get_project()).require_secret(key)
-        raise ValueError(f"Key Vault secret references ({body.get('keyVault')}) are not resolved by the Pulumi "
-                         "program yet: store the value with 'pulumi config set --secret' and use secret_config")
+        uri = body["keyVault"]
+        if uri not in self._secrets:
+            if self._read_secret is None:
+                from controller.program.keyvault import read
+                self._read_secret = read
+            self._secrets[uri] = pulumi.Output.secret(self._read_secret(uri))
+        return self._secrets[uri]
 
     def _client_config(self, field: str) -> Any:
         if self._client_override is not None:
@@ -129,12 +137,14 @@ def _dig(value: Any, path: list[str]) -> Any:
 
 def build(graph: Graph, root: Path, *, classes: Callable[[str], Callable[..., Any]] = resource_class,
           provider: pulumi.ProviderResource | None = None,
-          client_config: Callable[[str], Any] | None = None) -> dict[str, pulumi.Resource]:
+          client_config: Callable[[str], Any] | None = None,
+          secret_reader: Callable[[str], str] | None = None) -> dict[str, pulumi.Resource]:
     """Register every resource of the graph. `classes` maps a type token to the class to construct
     (the local simulation target swaps in its own); `provider` is the explicit provider to use;
-    `client_config` answers {"$clientConfig": ...} markers (default: ask Azure who deploys)."""
+    `client_config` answers {"$clientConfig": ...} markers (default: ask Azure who deploys);
+    `secret_reader` reads a Key Vault secret URI's value (default: Key Vault's data plane)."""
     created: dict[str, pulumi.Resource] = {}
-    resolver = Resolver(root, created, lambda ns: pulumi.Config(ns), client_config)
+    resolver = Resolver(root, created, lambda ns: pulumi.Config(ns), client_config, secret_reader)
     for r in order(graph):
         cls = classes(r.type)
         kwargs = {snake(k): resolver.value(v) for k, v in sorted(r.inputs.items())}
