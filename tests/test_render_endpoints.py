@@ -7,9 +7,7 @@ from pathlib import Path
 import pytest
 
 from conftest import REPO, write_tree
-from controller import rbac as roles
 from controller.render import render
-from controller.render.context import guid
 from controller.validate import validate
 
 ML = "azure-native:machinelearningservices:"
@@ -232,26 +230,14 @@ def test_two_endpoints_may_both_have_a_blue(tmp_path: Path) -> None:
         "mlw-t/online-endpoint/ep-b", "mlw-t/online-endpoint/ep-b/deployments/blue")
 
 
-def test_system_assigned_identity_gets_acr_pull_and_blob_reader(tmp_path: Path) -> None:
+def test_amlctl_assigns_no_roles_azure_ml_grants_itself(tmp_path: Path) -> None:
+    # A system-assigned endpoint identity is given AcrPull and Storage Blob Data Reader by Azure ML,
+    # and the workspace identity its roles on storage and key vault: assigning them again fails on
+    # Azure with RoleAssignmentExists. Only RoleAssignment manifests become role assignments.
     graph = estate(tmp_path)
-    assigned = {r.inputs["roleDefinitionId"].rsplit("/", 1)[1]: r for r in graph.values()
-                if r.type == "azure-native:authorization:RoleAssignment"
-                and r.inputs["principalId"] == {"$output": {"resource": EP, "property": "identity.principalId"}}}
-    acr, reader = roles.role_definition_guid("AcrPull"), roles.role_definition_guid("Storage Blob Data Reader")
-    assert set(assigned) == {acr, reader}
-    registry = graph["mlw-t/registry"].inputs["registryName"]
-    account = graph["mlw-t/storage"].inputs["accountName"]
-    assert assigned[acr].inputs["scope"] == (f"/subscriptions/{SUB}/resourceGroups/rg-t/providers/"
-                                             f"Microsoft.ContainerRegistry/registries/{registry}")
-    assert assigned[reader].inputs["scope"] == (f"/subscriptions/{SUB}/resourceGroups/rg-t/providers/"
-                                                f"Microsoft.Storage/storageAccounts/{account}")
-    for role, r in assigned.items():
-        # Deterministic: named by (scope, role, the endpoint's identity), so a re-render is the same.
-        assert r.name == f"rbac/{guid(r.inputs['scope'].lower(), role, f'identity of {EP}')}"
-        assert r.inputs["principalType"] == "ServicePrincipal" and EP in r.depends_on
-        # Deployments pull their image and read model and code with it: they wait for the roles.
-        assert r.name in graph[f"{EP}/deployments/blue"].depends_on
-    assert estate(tmp_path / "again").keys() == graph.keys()
+    assert graph[EP].inputs["identity"]["type"] == "SystemAssigned"
+    assert not [r for r in graph.values() if r.type == "azure-native:authorization:RoleAssignment"]
+    assert not [d for d in graph[f"{EP}/deployments/blue"].depends_on if d.startswith("rbac/")]
 
 
 def test_user_assigned_identity_gets_no_implicit_roles(tmp_path: Path) -> None:

@@ -12,9 +12,10 @@ OnlineDeployment and BatchDeployment are named in the graph under their endpoint
 They depend on the endpoint, on what they reference (model, environment, code version, compute)
 and, for online deployments, on the role assignments their endpoint's identity needs.
 
-An online endpoint with a system-assigned identity (azure-ai-ml's default when the manifest names
-none) gets AcrPull on the workspace's container registry and Storage Blob Data Reader on its
-default storage: what its deployments need to pull their image and read model and code.
+An online endpoint's identity gets no role assignments from amlctl: a system-assigned one (azure-ai-ml's
+default) is given AcrPull on the workspace's registry and Storage Blob Data Reader on its storage by
+Azure ML itself, and assigning them again fails with RoleAssignmentExists. Anything more (a user-
+assigned identity, other storage) is a RoleAssignment manifest.
 """
 from __future__ import annotations
 
@@ -22,15 +23,13 @@ import copy
 from dataclasses import replace
 from typing import Any
 
-from controller import rbac as roles
 from controller import schemas as S
 from controller.checks import refs
 from controller.diagnostics import Diagnostic, Severity
 from controller.manifests.model import Manifest
 from controller.render import arm
 from controller.render.context import ML, Context, resource_name
-from controller.render.graph import output
-from controller.render.kinds import rbac, renders, workspace, workspace_dep
+from controller.render.kinds import renders, workspace_dep
 from controller.render.kinds import scope as workspace_scope
 
 TRAFFIC = "amlctl:azureml:EndpointTraffic"
@@ -100,36 +99,6 @@ def _deployments_named(ep: Manifest, names: set[str], ctx: Context) -> list[str]
     return sorted(out)
 
 
-# -- implicit role assignments of an online endpoint's identity ----------------------------------
-def _system_assigned(ep: Manifest) -> bool:
-    identity = ep.spec.get("identity") or {}
-    return "system_assigned" in str(identity.get("type", "system_assigned"))
-
-
-def implicit_roles(ep: Manifest, ctx: Context) -> list[tuple[str, str, str]]:
-    """(role, scope, graph name) of the role assignments an online endpoint's system-assigned
-    identity gets on its workspace's registry and storage; none without a Workspace manifest."""
-    ws = ctx.workspaces.get(ep.workspace or "")
-    if ws is not None and workspace.is_project(ws):
-        ws = workspace.hub_of(ws, ctx)  # a project's registry and storage are its hub's
-    if ws is None or not _system_assigned(ep):
-        return []
-    registry = ws.spec.get("container_registry") or ctx.provider_id(
-        "Microsoft.ContainerRegistry", "registries", workspace.dependent_names(ws, ctx)["registry"])
-    storage = ws.spec.get("storage_account") or ctx.provider_id(
-        "Microsoft.Storage", "storageAccounts", workspace.storage_account(ws, ctx)[0])
-    key = _identity_key(ep)
-    out = []
-    for role, scope in (("AcrPull", registry), ("Storage Blob Data Reader", storage)):
-        role_guid = roles.role_definition_guid(role)
-        out.append((role, scope, rbac.node_name(scope, role_guid, key)))
-    return out
-
-
-def _identity_key(ep: Manifest) -> str:
-    return f"identity of {resource_name(ep)}"
-
-
 # -- endpoints -------------------------------------------------------------------------------------
 def _body(m: Manifest, ctx: Context, deps: set[str]) -> dict[str, Any]:
     _no_inline(m, ctx)
@@ -179,9 +148,6 @@ def online_endpoint(m: Manifest, ctx: Context) -> None:
                 spec_path=("traffic",) if "traffic" in spec else ("mirror_traffic",),
                 label=f"traffic of online endpoint {m.name}")
 
-    for role, scope, _ in implicit_roles(m, ctx):
-        rbac.assign(ctx, None, scope=scope, role=role, principal=output(node, "identity.principalId"), principal_type="ServicePrincipal", key=_identity_key(m),
-                    depends_on=[node], label=f"{role} for the identity of online endpoint {m.name}", implied_by=m)
 
 
 @renders("BatchEndpoint")
@@ -229,9 +195,8 @@ def online_deployment(m: Manifest, ctx: Context) -> None:
                                           ctx.stack.name))
     inputs = _deployment_inputs(m, ctx, body, ep, ws)
     inputs["sku"] = body["sku"]
-    roles_needed = [name for _, _, name in implicit_roles(ep, ctx)] if ep is not None else []
     ctx.add(m, deployment_node(m, ctx), ML + "OnlineDeployment", inputs,
-            depends_on=deps | {ep_node if ep is not None else None, ctx.workspace_resource(ws), *roles_needed},
+            depends_on=deps | {ep_node if ep is not None else None, ctx.workspace_resource(ws)},
             label=f"online deployment {m.name} of endpoint {m.spec['endpoint_name']}")
 
 

@@ -38,12 +38,10 @@ def node_name(scope: str, role_guid: str, key: str) -> str:
     return f"rbac/{assignment_guid(scope, role_guid, key)}"
 
 
-def assign(ctx: Context, m: Manifest | None, *, scope: str, role: str, principal: Any, principal_type: str,
+def assign(ctx: Context, m: Manifest, *, scope: str, role: str, principal: Any, principal_type: str,
            key: str, depends_on: list[str | None], description: str = "", extra: dict[str, Any] | None = None,
-           label: str = "", spec_path: tuple = (), implied_by: Manifest | None = None) -> None:
-    """One role assignment. `m` is the RoleAssignment manifest; for the implicit assignments a
-    working estate needs, `m` is None and `implied_by` the manifest that needs it (its plan lines
-    point there)."""
+           label: str = "", spec_path: tuple = ()) -> None:
+    """One role assignment, of the RoleAssignment manifest `m`."""
     role_guid = rbac.role_definition_guid(role)
     if role_guid is None:
         raise ctx.error(m, spec_path + ("role",), "R008", f"role {role!r} is neither a built-in role nor a "
@@ -55,9 +53,8 @@ def assign(ctx: Context, m: Manifest | None, *, scope: str, role: str, principal
     if description:
         inputs["description"] = description
     inputs.update(extra or {})
-    ctx.add(m or implied_by, node_name(scope, role_guid, key), TYPE, inputs, depends_on=depends_on, spec_path=spec_path,
-            label=label or f"{rbac.role_name(role_guid) or role} for {key}",
-            subject=m.subject if m else (f"{implied_by.subject} (implied)" if implied_by else "implicit"))
+    ctx.add(m, node_name(scope, role_guid, key), TYPE, inputs, depends_on=depends_on, spec_path=spec_path,
+            label=label or f"{rbac.role_name(role_guid) or role} for {key}", subject=m.subject)
 
 
 @renders("RoleAssignment")

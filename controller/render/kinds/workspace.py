@@ -21,8 +21,7 @@ from controller.manifests.model import Manifest
 from controller.render import arm
 from controller.render.context import (ASSETS_CONTAINER, ASSETS_DATASTORE, ML, Context, resource_name,
                                        short_hash)
-from controller.render.graph import output
-from controller.render.kinds import rbac, renders
+from controller.render.kinds import renders
 
 RESOURCE_GROUP = "resource-group"
 # Where the schema puts fields that no input of pulumi-azure-native's Workspace takes (see the
@@ -233,12 +232,6 @@ def workspace(m: Manifest, ctx: Context) -> None:
                            "description": "amlctl uploads (local code, model and data folders, content-addressed)"},
         }, depends_on=[ws_node, container], stateful=True, label=f"datastore of amlctl uploads in {m.name}")
 
-    # The workspace identity works with its storage and key vault through RBAC (no keys).
-    identity = inputs["identity"]
-    if "SystemAssigned" in str(identity.get("type", "")) and not project:
-        principal = output(ws_node, "identity.principalId")
-        for role, scope, node in (("Storage Blob Data Contributor", ids["storageAccount"], storage_node),
-                                  ("Key Vault Administrator", ids["keyVault"], vault_node)):
-            rbac.assign(ctx, None, scope=scope, role=role, principal=principal, principal_type="ServicePrincipal",
-                        key=f"identity of {ws_node}", depends_on=[ws_node, node],
-                        label=f"{role} for the identity of workspace {m.name}", implied_by=m)
+    # The workspace's system-assigned identity is given its roles on the storage account, key vault
+    # and registry by Azure ML when the workspace is created; assigning them again would fail with
+    # RoleAssignmentExists, so amlctl assigns none.
