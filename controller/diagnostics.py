@@ -63,6 +63,7 @@ CODES: dict[str, tuple[str, str]] = {
     "R008": ("unknown-role", "A role that is neither built-in nor a role-definition id."),
     "R009": ("dangling-dependency", "A resource depends on one the graph does not hold (an amlctl bug)."),
     "R010": ("pipeline-compile", "azure-ai-ml cannot compile the pipeline."),
+    "R011": ("granted-by-azure-ml", "A role assignment Azure ML makes by itself (it would fail on Azure)."),
     # P: planning a change between two revisions
     "P001": ("immutable-version", "The content of an asset version that already exists changed: bump the version."),
     "P002": ("revision", "A git revision cannot be read."),

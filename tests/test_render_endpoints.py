@@ -240,6 +240,40 @@ def test_amlctl_assigns_no_roles_azure_ml_grants_itself(tmp_path: Path) -> None:
     assert not [d for d in graph[f"{EP}/deployments/blue"].depends_on if d.startswith("rbac/")]
 
 
+def role_assignment(name: str, role: str, scope: str, kind: str = "OnlineEndpoint", of: str = "ep-a") -> str:
+    return f"""apiVersion: amlctl.dev/v1alpha1
+kind: RoleAssignment
+metadata:
+  name: {name}
+spec:
+  principal:
+    identity_of: {{kind: {kind}, name: {of}}}
+  role: {role}
+  scope: {scope}
+"""
+
+
+def test_an_assignment_azure_ml_makes_itself_is_a_warning(tmp_path: Path) -> None:
+    plain = estate(tmp_path / "plain")
+    registry = WS_ID.split("/providers/")[0] + "/providers/Microsoft.ContainerRegistry/registries/" \
+        + plain["mlw-t/registry"].inputs["registryName"]
+    account = WS_ID.split("/providers/")[0] + "/providers/Microsoft.Storage/storageAccounts/" \
+        + plain["mlw-t/storage"].inputs["accountName"]
+    other = f"/subscriptions/{SUB}/resourceGroups/rg-f/providers/Microsoft.Storage/storageAccounts/stfeatures"
+    root = tree(tmp_path, {"manifests/endpoints/ep.yaml": online_endpoint("ep-a"),
+                           "manifests/rbac.yaml": "---\n".join([
+                               role_assignment("pull", "AcrPull", registry),
+                               role_assignment("read", "Storage Blob Data Reader", account.replace("Microsoft.Storage", "microsoft.storage")),
+                               role_assignment("features", "Storage Blob Data Reader", other),
+                               role_assignment("ws", "Storage Blob Data Contributor", account, "Workspace", "mlw-t")])})
+    out = rendered(root, allow_errors=True)
+    warned = sorted((d.subject, d.line) for d in out.diagnostics if d.code == "R011")
+    assert warned == [("RoleAssignment/pull", 8), ("RoleAssignment/read", 18), ("RoleAssignment/ws", 38)]
+    assert all(d.severity.value == "warning" for d in out.diagnostics if d.code == "R011")
+    # Still rendered as written: the warning says what Azure will do, the manifest decides.
+    assert len([r for r in out.graph.resources if r.type.endswith("RoleAssignment")]) == 4
+
+
 def test_user_assigned_identity_gets_no_implicit_roles(tmp_path: Path) -> None:
     uai = "/subscriptions/x/resourceGroups/r/providers/Microsoft.ManagedIdentity/userAssignedIdentities/u"
     graph = rendered(tree(tmp_path, {

@@ -1,7 +1,9 @@
-"""Role assignments: the RoleAssignment manifests, and the implicit ones a working estate needs.
+"""Role assignments: the RoleAssignment manifests.
 
 Each becomes an authorization.RoleAssignment named by a UUIDv5 of (scope, role, principal), so a
 re-run, or an assignment that already exists under that name, converges instead of duplicating.
+One that repeats what Azure ML assigns by itself (under a name of its own) would fail on Azure with
+RoleAssignmentExists: that is a warning (R011).
 """
 from __future__ import annotations
 
@@ -72,8 +74,40 @@ def role_assignment(m: Manifest, ctx: Context) -> None:
         principal: Any = output(node, "identity.principalId")
         key, ptype = f"identity of {node}", "ServicePrincipal"
         deps.add(node)
+        _granted_by_azure_ml(m, ctx, p["identity_of"], spec["role"], scope)
     else:
         principal, key, ptype = p["object_id"], p["object_id"], p.get("type", "ServicePrincipal")
     assign(ctx, m, scope=scope, role=spec["role"], principal=principal, principal_type=ptype, key=key,
            depends_on=[scope_dep, *deps], description=body.pop("description", ""), extra=body,
            label=f"{spec['role']} for {m.name}")
+
+
+def _granted_by_azure_ml(m: Manifest, ctx: Context, of: dict[str, Any], role: str, scope: str) -> None:
+    """Azure ML gives a system-assigned identity what it needs by itself: an online endpoint's
+    AcrPull on the workspace registry and Storage Blob Data Reader on its storage (Azure ML's docs,
+    "Authentication for managed online endpoints"), a workspace's Storage Blob Data Contributor on
+    its storage. Repeating one fails on Azure with RoleAssignmentExists."""
+    from controller.diagnostics import Diagnostic, Severity
+    from controller.render.kinds import workspace as W
+    kind = of["kind"]
+    target = ctx.find(kind, of["name"], None if kind == "Workspace" else
+                      (of.get("workspace") or m.workspace or ctx.stack.default_workspace))
+    if target is None or "system_assigned" not in str((target.spec.get("identity") or {}).get("type", "system_assigned")):
+        return
+    ws = target if kind == "Workspace" else ctx.workspaces.get(target.workspace or "")
+    if ws is not None and W.is_project(ws):
+        ws = W.hub_of(ws, ctx)
+    if ws is None:
+        return
+    registry = ws.spec.get("container_registry") or ctx.provider_id(
+        "Microsoft.ContainerRegistry", "registries", W.dependent_names(ws, ctx)["registry"])
+    storage = ws.spec.get("storage_account") or ctx.provider_id(
+        "Microsoft.Storage", "storageAccounts", W.storage_account(ws, ctx)[0])
+    granted = {"OnlineEndpoint": {("AcrPull", registry.lower()), ("Storage Blob Data Reader", storage.lower())},
+               "Workspace": {("Storage Blob Data Contributor", storage.lower())}}.get(kind, set())
+    if (rbac.role_name(rbac.role_definition_guid(role) or "") or role, scope.lower()) in granted:
+        src = m.where(("role",), True)
+        ctx.diagnostics.append(Diagnostic(
+            src.path, src.line, src.col, "R011", Severity.WARNING,
+            f"Azure ML gives the system-assigned identity of {kind} {of['name']} {role} on this scope by itself: "
+            "on Azure this assignment fails with RoleAssignmentExists; remove it", m.subject, ctx.stack.name))
