@@ -103,3 +103,22 @@ def test_a_mistyped_stack_is_a_usage_error_that_lists_the_stacks(command: list[s
     assert run.code == 2, run.err
     assert "no stack file stacks/Pulumi.prdo.yaml (the stacks: dev, local, prod)" in run.err
     assert "Traceback" not in run.err
+
+
+def test_a_missing_provider_plugin_says_how_to_install_it_where_amlctls_engine_looks(capsys) -> None:
+    from pulumi.automation import errors
+    from pulumi.automation._cmd import CommandResult
+
+    from controller.cli import _engine_call
+
+    def preview(root, stack):
+        raise errors.CommandError(CommandResult(stdout="", code=255, stderr=(
+            "error: Could not automatically download and install resource plugin 'pulumi-resource-azure-native' "
+            "at version v3.29.0, install the plugin using `pulumi plugin install resource azure-native v3.29.0`: "
+            "failed all 5 attempts")))
+
+    with pytest.raises(SystemExit) as stop:
+        _engine_call(preview, REPO, "dev")
+    err = capsys.readouterr().err
+    assert stop.value.code == 1 and "the Pulumi engine failed" in err
+    assert "amlctl pulumi --stack dev -- plugin install resource azure-native v3.29.0" in err

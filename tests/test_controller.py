@@ -375,6 +375,9 @@ def test_secrets_provider_sets_up_a_passphrase_once_and_never_an_empty_one(estat
     assert again.code == 0 and "nothing to do" in again.out
     # The salt is the passphrase's: a secret set with it works, with another passphrase it does not.
     assert amlctl("pulumi", "--stack", "dev", "--", "config", "set", "--secret", "amlctl:k", "v", cwd=estate).code == 0
+    # Commands about the engine itself get no --stack (Pulumi rejects one there).
+    plugins = amlctl("pulumi", "--stack", "dev", "--", "plugin", "ls", cwd=estate)
+    assert plugins.code == 0 and "unknown flag" not in plugins.err, plugins.err
     monkeypatch.setenv("PULUMI_CONFIG_PASSPHRASE", "not-it")
     assert amlctl("pulumi", "--stack", "dev", "--", "config", "get", "amlctl:k", cwd=estate).code != 0
     # A Key Vault key is handed to the engine (which cannot reach Azure from here); nothing is written.

@@ -190,6 +190,13 @@ def _engine_call(fn, *args, **kwargs):
         errors = list(dict.fromkeys(line.strip() for line in str(exc).splitlines() if "error:" in line))
         click.echo("amlctl: the Pulumi engine failed; the state keeps what was done, and a re-run converges"
                    + "".join(f"\n  {e}" for e in errors[-10:]), err=True)
+        plugin = re.search(r"install the plugin using `pulumi (plugin install resource \S+ \S+)`", str(exc))
+        if plugin:
+            # amlctl's engine keeps its plugins in its own PULUMI_HOME: a plain `pulumi plugin
+            # install` would put the plugin where this engine does not look.
+            stack = args[1] if len(args) > 1 and isinstance(args[1], str) else "STACK"
+            click.echo(f"amlctl: install it where amlctl's engine looks: amlctl pulumi --stack {stack} -- "
+                       f"{plugin.group(1)}", err=True)
         sys.exit(1)
 
 

@@ -660,5 +660,7 @@ def passthrough(root: Path, stack: str, args: list[str]) -> int:
     env = {**os.environ, **_env(root, stack), "PATH": os.pathsep.join([str(engine.binary.parent),
                                                                         os.environ.get("PATH", "")])}
     env.pop("PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION", None)  # `import` may need azure-native's plugin
-    return subprocess.run([str(engine.binary), *args, "--stack", st.name], cwd=state_dir(root, stack) / "project",
-                          env=env).returncode
+    # Commands about the engine itself take no --stack (and reject one).
+    stackless = bool(args) and args[0] in ("plugin", "version", "about", "whoami", "login", "logout", "help")
+    return subprocess.run([str(engine.binary), *args, *([] if stackless else ["--stack", st.name])],
+                          cwd=state_dir(root, stack) / "project", env=env).returncode
