@@ -360,6 +360,7 @@ def _refresh_preview(st, graph: Graph) -> list[Drifted]:
         # Providers report changed properties in `diffs`, `keys` or `detailed_diff`; dynamic
         # providers report none, so also compare the refreshed state with the desired inputs.
         names = set(meta.diffs or ()) | set(meta.keys or ()) | set((meta.detailed_diff or {}).keys())
+        reported = set(names)
         name = _graph_name(meta.urn)
         r = by_name.get(name)
         changes: tuple[P.PropertyChange, ...] = ()
@@ -368,16 +369,28 @@ def _refresh_preview(st, graph: Graph) -> list[Drifted]:
             have = {k: v for k, v in (meta.old.outputs or {}).items() if k in wanted}
             # Only what the manifests set: outputs Azure computes (principalId, ...) are not drift.
             changes = tuple(_described(c, r) for c in P.property_changes(meta.type, have, wanted) if c.after is not None)
+            if reported:
+                # A provider that reports its own diff (azure-native) is the authority on what
+                # differs: Azure's outputs say some things their own way; keep only the values behind it.
+                changes = tuple(c for c in changes if any(_related(c.path, n) for n in reported))
             if not changes and not names and r is not None:
                 # The engine sees both sides of a secret as "[secret]": when nothing else differs
                 # but the provider says it does, the secrets are what drifted.
                 changes = tuple(_described(P.PropertyChange(path, m, m, False), r) for path, m in _secrets_in(r.inputs))
+            # A coarse name the provider reported ("properties") gives way to the paths under it.
+            names = {n for n in names if not any(c.path.startswith(n + ".") for c in changes)}
             names |= {c.path for c in changes}
         found[meta.urn] = Drifted(name, r.type if r else meta.type, str(meta.op.value), tuple(sorted(names)),
                                   r.subject if r else "", str(r.source) if r and r.source else "", changes)
 
     st.preview(refresh=True, on_event=event, diff=True, color="never")
     return sorted(found.values(), key=lambda d: d.name)
+
+
+def _related(path: str, reported: str) -> bool:
+    """Whether an input path is, lies under, or contains a path the provider reported."""
+    reported = reported.split("[", 1)[0]  # "properties.x[0].y" -> compared up to its first index
+    return path == reported or path.startswith(reported + ".") or reported.startswith(path + ".")
 
 
 _SECRET_SIG = "4dabf18193072939515e22adb298388d"  # Pulumi's marker of a secret value
