@@ -253,10 +253,12 @@ def _wait_for_pending(root: Path, name: str, timeout: float = 90) -> None:
 
 def test_sigterm_during_an_apply_cancels_cleanly_and_the_next_run_converges(estate: Path):
     import signal
-    # The CPU cluster takes 6 s to create; SIGTERM arrives while it is in flight.
-    run = _apply_in_background(estate, "mlw-credit/compute/cpu-cluster:6")
+    # The online endpoint takes 6 s to create; SIGTERM arrives while it is in flight, so its
+    # deployments and traffic (which wait for it) are never started.
+    endpoint = "mlw-credit/online-endpoint/credit-online"
+    run = _apply_in_background(estate, f"{endpoint}:6")
     try:
-        _wait_for_pending(estate, "mlw-credit/compute/cpu-cluster")
+        _wait_for_pending(estate, endpoint)
         run.send_signal(signal.SIGTERM)
         out, err = run.communicate(timeout=120)
     finally:
@@ -266,13 +268,13 @@ def test_sigterm_during_an_apply_cancels_cleanly_and_the_next_run_converges(esta
     assert "SIGTERM received" in err and "apply cancelled by SIGTERM" in err and "Traceback" not in err
     # Cancelled, not killed: what was in flight finished and was recorded; no pending operation
     # and no lock are left behind.
-    assert "created    mlw-credit/compute/cpu-cluster" in out
+    assert f"created    {endpoint}  " in out
     state = _stack_state(estate)
     assert not state.get("pending_operations")
     assert _locks(estate) == []
     recorded = {r["urn"].split("::")[-1] for r in state["resources"]}
-    assert "mlw-credit/compute/cpu-cluster" in recorded and "mlw-credit/online-endpoint/credit-online/traffic" \
-        not in recorded  # it stopped part way
+    assert endpoint in recorded  # what was in flight finished
+    assert not {f"{endpoint}/traffic", f"{endpoint}/deployments/blue"} & recorded  # nothing new started
     again = amlctl("apply", "--stack", "local", "--yes", cwd=estate)
     assert again.code == 0, again.err
     assert "pending operation" not in again.err and "stale lock" not in again.err  # nothing to recover
