@@ -87,12 +87,17 @@ class Diagnostic:
     def rule(self) -> str:
         return CODES[self.code][0]
 
-    def format(self) -> str:
-        subject = f" {self.subject}:" if self.subject else ""
+    @property
+    def text(self) -> str:
+        """The message with what it is about: "Kind/name: message [stack S]"."""
+        subject = f"{self.subject}: " if self.subject else ""
         stack = f" [stack {self.stack}]" if self.stack else ""
+        return f"{subject}{self.message}{stack}"
+
+    def format(self) -> str:
         # A problem with no line (a missing file, an unreadable revision) names only what it can.
         where = f"{self.path}:{self.line}:{self.col}: " if self.line else (f"{self.path}: " if self.path else "")
-        return f"{where}{self.severity.value}[{self.code}]{subject} {self.message}{stack}"
+        return f"{where}{self.severity.value}[{self.code}] {self.text}"
 
 
 def error(path: str, line: int, col: int, code: str, message: str, subject: str = "") -> Diagnostic:

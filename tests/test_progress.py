@@ -94,9 +94,9 @@ def test_a_plan_from_engine_steps_takes_the_engines_action_and_the_graphs_labels
 
 
 def test_types_are_shown_as_plan_shows_them_whatever_the_target():
-    from controller.cli.progress import _short_type
+    from controller.render.graph import type_name
     # Application Insights and Azure ML both have a "Component"; the module tells them apart.
-    assert _short_type("azure-native:applicationinsights:Component") == "applicationinsights:Component"
-    assert _short_type("pulumi-python:dynamic/local/azure-native/machinelearningservices:Component") \
+    assert type_name("azure-native:applicationinsights:Component") == "applicationinsights:Component"
+    assert type_name("pulumi-python:dynamic/local/azure-native/machinelearningservices:Component") \
         == "machinelearningservices:Component"
-    assert _short_type("amlctl:azureml:EndpointTraffic") == "azureml:EndpointTraffic"
+    assert type_name("amlctl:azureml:EndpointTraffic") == "azureml:EndpointTraffic"

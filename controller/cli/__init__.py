@@ -168,19 +168,16 @@ def _engine_call(fn, *args, **kwargs):
 
     from controller.engine.binary import EngineMissing
     from controller.engine.operations import Cancelled, Declined, Refused
+    stack = args[1] if len(args) > 1 and isinstance(args[1], str) else "STACK"  # fn(root, stack, ...)
     try:
         return fn(*args, **kwargs)
-    except (Refused, EngineMissing) as exc:
-        click.echo(f"amlctl: {exc}", err=True)
-        sys.exit(1)
-    except Declined as exc:
+    except (Refused, Declined, EngineMissing) as exc:
         click.echo(f"amlctl: {exc}", err=True)
         sys.exit(1)
     except Cancelled as exc:
         click.echo(f"amlctl: {exc}", err=True)
         sys.exit(130)  # the shell's code for "stopped by a signal", as for Ctrl-C
     except auto_errors.ConcurrentUpdateError as exc:
-        stack = args[1] if len(args) > 1 and isinstance(args[1], str) else "STACK"
         click.echo(f"amlctl: another update of this stack is running; nothing was changed.\n{exc}\n"
                    "If its process is gone (a runner lost on another machine; a dead one on this machine is "
                    f"cleared by itself), remove its lock: amlctl pulumi --stack {stack} -- cancel --yes", err=True)
@@ -194,7 +191,6 @@ def _engine_call(fn, *args, **kwargs):
         if plugin:
             # amlctl's engine keeps its plugins in its own PULUMI_HOME: a plain `pulumi plugin
             # install` would put the plugin where this engine does not look.
-            stack = args[1] if len(args) > 1 and isinstance(args[1], str) else "STACK"
             click.echo(f"amlctl: install it where amlctl's engine looks: amlctl pulumi --stack {stack} -- "
                        f"{plugin.group(1)}", err=True)
         sys.exit(1)
@@ -241,7 +237,6 @@ def apply_cmd(stack: str, allow_delete: bool, allow_dirty: bool, yes: bool) -> N
     """
     from controller.cli.progress import Progress, describe
     from controller.engine import operations
-
     from controller.plan import output as plan_output
 
     if not yes and not sys.stdin.isatty():

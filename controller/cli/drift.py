@@ -11,16 +11,13 @@ from typing import Any
 from controller.cli.progress import describe
 from controller.engine.operations import Drift, Drifted
 from controller.plan.output import show
+from controller.render.graph import type_name
 
 FORMATS = ("text", "json", "markdown")
 # What the engine would do to put a drifted resource back, as a reader would say it.
 RESTORE = {"update": "changed in the cloud", "create": "gone from the cloud", "replace": "changed in the cloud",
            "create-replacement": "changed in the cloud", "delete": "not in git"}
 SYMBOL = {"update": "~", "create": "+", "replace": "-/+", "create-replacement": "-/+", "delete": "-"}
-
-
-def _type_name(type_: str) -> str:
-    return type_.split(":", 1)[1] if type_.count(":") >= 2 else type_
 
 
 def _compared(report: Drift) -> str:
@@ -46,7 +43,7 @@ def _property_lines(d: Drifted) -> list[tuple[str, str]]:
 def text(report: Drift) -> str:
     lines = []
     for d in report.drifted:
-        lines.append(f"{SYMBOL.get(d.op, '~'):>3} {_type_name(d.type)} {d.name}  [{RESTORE.get(d.op, d.op)}]")
+        lines.append(f"{SYMBOL.get(d.op, '~'):>3} {type_name(d.type)} {d.name}  [{RESTORE.get(d.op, d.op)}]")
         if d.subject:
             lines.append(f"      from {d.subject}" + (f" at {d.source}" if d.source else ""))
         for prop, source in _property_lines(d):
@@ -88,7 +85,7 @@ def markdown(report: Drift) -> str:
     for d in report.drifted:
         where = f"`{d.subject}` `{d.source}`" if d.subject else ""
         props = "<br>".join(f"`{p}`" for p in d.properties) or RESTORE.get(d.op, d.op)
-        lines.append(f"| {SYMBOL.get(d.op, '~')} | `{d.name}` ({_type_name(d.type)}) | {where} | {props} |")
+        lines.append(f"| {SYMBOL.get(d.op, '~')} | `{d.name}` ({type_name(d.type)}) | {where} | {props} |")
     lines += ["", "<details><summary>Values</summary>", "", "```"]
     for d in report.drifted:
         lines.append(f"{d.name}  [{RESTORE.get(d.op, d.op)}]")

@@ -75,9 +75,7 @@ def github(diags: list[Diagnostic], files: int, manifests: int) -> str:
         if d.col:
             props.append(f"col={d.col}")
         props.append(f"title={_escape_property(f'amlctl {d.code} {d.rule}')}")
-        subject = f"{d.subject}: " if d.subject else ""
-        stack = f" [stack {d.stack}]" if d.stack else ""
-        lines.append(f"::{d.severity.value} {','.join(props)}::{_escape_data(subject + d.message + stack)}")
+        lines.append(f"::{d.severity.value} {','.join(props)}::{_escape_data(d.text)}")
     lines.append(summary(diags, files, manifests))
     return "\n".join(lines)
 
@@ -98,9 +96,7 @@ def azure_pipelines(diags: list[Diagnostic], files: int, manifests: int) -> str:
         if d.col:
             props.append(f"columnnumber={d.col}")
         props.append(f"code={_escape_vso(d.code)}")
-        subject = f"{d.subject}: " if d.subject else ""
-        stack = f" [stack {d.stack}]" if d.stack else ""
-        lines.append(f"##vso[task.logissue {';'.join(props)}]{_escape_vso(subject + d.message + stack)}")
+        lines.append(f"##vso[task.logissue {';'.join(props)}]{_escape_vso(d.text)}")
     lines.append(summary(diags, files, manifests))
     return "\n".join(lines)
 
@@ -115,12 +111,11 @@ def sarif(diags: Iterable[Diagnostic]) -> str:
         region = {"startLine": max(d.line, 1)}
         if d.col:
             region["startColumn"] = d.col
-        message = (f"{d.subject}: " if d.subject else "") + d.message + (f" [stack {d.stack}]" if d.stack else "")
         results.append({
             "ruleId": d.code,
             "ruleIndex": codes.index(d.code),
             "level": d.severity.value,
-            "message": {"text": message},
+            "message": {"text": d.text},
             "locations": [{"physicalLocation": {"artifactLocation": {"uri": d.path, "uriBaseId": "%SRCROOT%"},
                                                 "region": region}}],
         })

@@ -15,6 +15,9 @@ from typing import Any, Iterator
 
 import click
 
+# module:Type as `plan` prints it: "Component" alone could be Application Insights or Azure ML.
+from controller.render.graph import type_name
+
 # What each engine op is called while running and once done, and its plan symbol.
 VERBS = {
     "create": ("creating", "created", "+"), "update": ("updating", "updated", "~"),
@@ -32,13 +35,6 @@ def describe(changes: dict[str, int]) -> str:
     """The engine's change summary as one line: "+ 56 created, ~ 3 updated"."""
     parts = [f"{symbol} {changes[op]} {word}" for op, symbol, word in SUMMARY if changes.get(op)]
     return ", ".join(parts) or "no changes"
-
-
-def _short_type(type_: str) -> str:
-    """module:Type as `plan` prints it: "Component" alone could be Application Insights or Azure ML.
-    The local target's tokens are `pulumi-python:dynamic/local/azure-native/storage:StorageAccount`."""
-    token = type_.rsplit("/", 1)[-1]
-    return token.split(":", 1)[1] if token.count(":") >= 2 else token
 
 
 def _name(urn: str) -> str:
@@ -110,11 +106,11 @@ class Progress:
                 return
             took = time.monotonic() - started[2] if started else 0.0
             _, done, symbol = VERBS.get(op, (op, op, "*"))
-            self._print(f" {symbol:<2} {done:<10} {_name(m.urn)}  ({_short_type(m.type)}, {took:.1f}s)")
+            self._print(f" {symbol:<2} {done:<10} {_name(m.urn)}  ({type_name(m.type)}, {took:.1f}s)")
         elif e.res_op_failed_event is not None:
             m = e.res_op_failed_event.metadata
             self._running.pop(m.urn, None)
-            self._print(f" !  failed     {_name(m.urn)}  ({_short_type(m.type)}, {m.op.value})", err=True)
+            self._print(f" !  failed     {_name(m.urn)}  ({type_name(m.type)}, {m.op.value})", err=True)
         elif e.diagnostic_event is not None:
             d = e.diagnostic_event
             if d.severity in ("error", "warning") and not d.ephemeral:
@@ -140,7 +136,7 @@ class Progress:
             running = sorted(self._running.items(), key=lambda kv: kv[1][2])
         for urn, (op, type_, started) in running[:20]:
             table.add_row(Text(VERBS.get(op, (op, op, "*"))[0], style="yellow"), Text(_name(urn)),
-                          Text(_short_type(type_), style="dim"), Text(f"{now - started:.0f}s"))
+                          Text(type_name(type_), style="dim"), Text(f"{now - started:.0f}s"))
         if len(running) > 20:
             table.add_row(Text(""), Text(f"... and {len(running) - 20} more"), Text(""), Text(""))
         return table

@@ -23,7 +23,7 @@ from typing import Any, Callable, Iterator, Protocol
 from controller import gitrev
 from controller import plan as P
 from controller.engine.binary import Engine, find_engine
-from controller.render.graph import Graph
+from controller.render.graph import Graph, markers
 from controller.revisions import render_stack
 
 
@@ -146,18 +146,24 @@ def open_stack(root: Path, stack: str, graph: Graph, engine: Engine, *, create: 
         raise NeverApplied(f"stack {stack} has never been applied (the backend has no such stack)") from None
 
 
+def _secrets_config(root: Path, stack: str) -> str | None:
+    """The stack file's secrets provider: its `secretsprovider`, "passphrase" when it has an
+    `encryptionsalt`, None when it has neither."""
+    import yaml
+    doc = yaml.safe_load((root / "stacks" / f"Pulumi.{stack}.yaml").read_text(encoding="utf-8")) or {}
+    return doc.get("secretsprovider") or ("passphrase" if doc.get("encryptionsalt") else None)
+
+
 def _check_secrets_setup(root: Path, stack: str, target: str) -> None:
     """A stack file without a secrets configuration gets one written by Pulumi when the stack is
     created: on a CI runner that is a new salt each time, lost with the runner. Refuse, and say
     how to set it up once and commit it."""
     import yaml
-    path = root / "stacks" / f"Pulumi.{stack}.yaml"
     try:
-        doc = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        if target == "local" or _secrets_config(root, stack):
+            return
     except (OSError, yaml.YAMLError):
         return  # validation reports an unreadable stack file
-    if target == "local" or doc.get("encryptionsalt") or doc.get("secretsprovider"):
-        return
     raise Refused(
         f"stacks/Pulumi.{stack}.yaml has no secrets configuration (secretsprovider or encryptionsalt). Set it up "
         f"once and commit it: amlctl secrets-provider --stack {stack} azurekeyvault://VAULT.vault.azure.net/keys/KEY "
@@ -262,7 +268,7 @@ def apply(root: Path, stack: str, *, allow_delete: bool = False, allow_dirty: bo
         raise Declined(f"apply of stack {stack} declined: nothing was changed")
     # A working tree with uncommitted changes is not the commit: say so, so that drift and
     # blame never take that update for the commit's.
-    rev = f"{commit['commit'][:12]}{'+dirty' if dirty else ''}" if commit else ""
+    rev = f"{commit['commit'][:12]}{DIRTY if dirty else ''}" if commit else ""
     message = "amlctl apply" + (f" {rev}: {commit['subject']} ({commit['author']})" if commit else "")
     with _cancellable(engine, report, "apply"):
         result = st.up(on_event=report.event, message=message, color="never")
@@ -359,8 +365,7 @@ def _refresh_preview(st, graph: Graph) -> list[Drifted]:
             return
         # Providers report changed properties in `diffs`, `keys` or `detailed_diff`; dynamic
         # providers report none, so also compare the refreshed state with the desired inputs.
-        names = set(meta.diffs or ()) | set(meta.keys or ()) | set((meta.detailed_diff or {}).keys())
-        reported = set(names)
+        reported = set(meta.diffs or ()) | set(meta.keys or ()) | set((meta.detailed_diff or {}).keys())
         name = _graph_name(meta.urn)
         r = by_name.get(name)
         changes: tuple[P.PropertyChange, ...] = ()
@@ -368,18 +373,20 @@ def _refresh_preview(st, graph: Graph) -> list[Drifted]:
             wanted = meta.new.inputs or {}
             have = {k: v for k, v in (meta.old.outputs or {}).items() if k in wanted}
             # Only what the manifests set: outputs Azure computes (principalId, ...) are not drift.
-            changes = tuple(_described(c, r) for c in P.property_changes(meta.type, have, wanted) if c.after is not None)
+            secrets = _secret_paths(r)
+            changes = tuple(_described(c, r, secrets) for c in P.property_changes(meta.type, have, wanted)
+                            if c.after is not None)
             if reported:
                 # A provider that reports its own diff (azure-native) is the authority on what
                 # differs: Azure's outputs say some things their own way; keep only the values behind it.
                 changes = tuple(c for c in changes if any(_related(c.path, n) for n in reported))
-            if not changes and not names and r is not None:
+            if not changes and not reported and r is not None:
                 # The engine sees both sides of a secret as "[secret]": when nothing else differs
                 # but the provider says it does, the secrets are what drifted.
-                changes = tuple(_described(P.PropertyChange(path, m, m, False), r) for path, m in _secrets_in(r.inputs))
-            # A coarse name the provider reported ("properties") gives way to the paths under it.
-            names = {n for n in names if not any(c.path.startswith(n + ".") for c in changes)}
-            names |= {c.path for c in changes}
+                changes = tuple(_described(P.PropertyChange(path, m, m, False), r, secrets) for path, m in secrets)
+        # A coarse name the provider reported ("properties") gives way to the paths under it.
+        names = {n for n in reported if not any(c.path.startswith(n + ".") for c in changes)}
+        names |= {c.path for c in changes}
         found[meta.urn] = Drifted(name, r.type if r else meta.type, str(meta.op.value), tuple(sorted(names)),
                                   r.subject if r else "", str(r.source) if r and r.source else "", changes)
 
@@ -396,13 +403,13 @@ def _related(path: str, reported: str) -> bool:
 _SECRET_SIG = "4dabf18193072939515e22adb298388d"  # Pulumi's marker of a secret value
 
 
-def _described(c: P.PropertyChange, r) -> P.PropertyChange:
+def _described(c: P.PropertyChange, r, secrets: list[tuple[str, dict]]) -> P.PropertyChange:
     """Where the drifted property was set; and, when its value is a secret (a $secret marker in
     the graph, or a value the engine marks secret), the marker on both sides: drift output goes
     to issues and logs."""
     if r is not None and r.origins:
         c = replace(c, source=r.origin(c.path))  # the manifest (or stack file) line that set it
-    marker = _secret_marker(r.inputs if r else {}, c.path)
+    marker = next((m for p, m in secrets if c.path == p or c.path.startswith(p + ".")), None)
     if marker is None and not any(_SECRET_SIG in json.dumps(v, default=str) or v == "[secret]"
                                   for v in (c.before, c.after)):
         return c
@@ -410,24 +417,26 @@ def _described(c: P.PropertyChange, r) -> P.PropertyChange:
     return P.PropertyChange(c.path, hidden, hidden, c.forces_replace, c.source)
 
 
-def _secrets_in(node: Any, path: str = "") -> Iterator[tuple[str, dict]]:
-    if isinstance(node, dict):
-        if "$secret" in node:
-            yield path, node
-            return
-        for k in sorted(node):
-            yield from _secrets_in(node[k], f"{path}.{k}" if path else k)
+def _secret_paths(r) -> list[tuple[str, dict]]:
+    """(dotted input path, marker) of each $secret marker in the resource's inputs."""
+    return [(".".join(map(str, path)), {kind: body}) for path, kind, body in markers(r.inputs if r else {})
+            if kind == "$secret"]
 
 
-def _secret_marker(inputs: Any, path: str) -> dict | None:
-    node = inputs
-    for part in path.split("."):
-        if isinstance(node, dict) and "$secret" in node:
-            return node
-        if not isinstance(node, dict) or part not in node:
-            return None
-        node = node[part]
-    return node if isinstance(node, dict) and "$secret" in node else None
+DIRTY = "+dirty"  # marks an apply of uncommitted changes in its message: "amlctl apply <sha>+dirty: ..."
+
+
+def _message_rev(message: str) -> tuple[str, str | None, bool]:
+    """What amlctl's own update message says was applied: (command, revision, dirty). Messages
+    are "amlctl apply <sha>[+dirty]: <subject> (<author>)" and "amlctl drift --fix [<sha>]";
+    anything else gives ("", None, False)."""
+    words = message.split()
+    if words[:3] == ["amlctl", "drift", "--fix"]:
+        return "drift --fix", (words[3] if len(words) > 3 else None), False
+    if words[:2] == ["amlctl", "apply"] and len(words) > 2:
+        rev = words[2].rstrip(":")
+        return "apply", rev.removesuffix(DIRTY), rev.endswith(DIRTY)
+    return "", None, False
 
 
 def _applied_commit(root: Path, st) -> str | None:
@@ -436,20 +445,18 @@ def _applied_commit(root: Path, st) -> str | None:
     for u in st.history():
         if u.result != "succeeded" or u.kind != "update":
             continue
-        words = (u.message or "").split()
-        if words[:3] == ["amlctl", "drift", "--fix"] and len(words) > 3:
-            return words[3]
-        if words[:2] == ["amlctl", "apply"] and len(words) > 2 and "+dirty" in words[2]:
+        command, rev, dirty = _message_rev(u.message or "")
+        if dirty:
             return None  # uncommitted changes: no commit has what was applied
+        if command == "drift --fix" and rev:
+            return rev
         head = (u.environment or {}).get("git.head")
-        if head:
-            return head
-        if words[:2] == ["amlctl", "apply"] and len(words) > 2:
-            try:
-                return gitrev.resolve(root, words[2].rstrip(":"))
-            except gitrev.GitError:
-                return None
-        return None
+        if head or not rev:
+            return head or None
+        try:
+            return gitrev.resolve(root, rev)
+        except gitrev.GitError:
+            return None
     return None
 
 
@@ -479,11 +486,11 @@ def history(root: Path, stack: str) -> list[Update]:
     for i, u in enumerate(past):
         commit = author = subject = None
         msg = u.message or ""
+        command, rev, dirty = _message_rev(msg)
         # The engine records the checkout's git metadata (git.head, git.author) when its project
         # folder is inside the repository, which is the default; the message carries it anyway.
-        head = (u.environment or {}).get("git.head")
-        if head or (msg.startswith("amlctl apply ") and ":" in msg):
-            short = head or msg[len("amlctl apply "):].split(":", 1)[0].strip().removesuffix("+dirty")
+        short = (u.environment or {}).get("git.head") or (rev if command == "apply" else None)
+        if short:
             try:
                 info = gitrev.commit_info(root, short)
                 commit, author, subject = info["commit"], info["author"], info["subject"]
@@ -491,7 +498,7 @@ def history(root: Path, stack: str) -> list[Update]:
                 commit = short
         # The file backend numbers no updates (version 0); number them from the oldest, as others do.
         out.append(Update(u.version or len(past) - i, u.kind, u.result, str(u.start_time), msg, dict(u.resource_changes or {}),
-                          commit, author, subject, msg.split(":", 1)[0].endswith("+dirty")))
+                          commit, author, subject, dirty))
     return out
 
 
@@ -620,18 +627,11 @@ def setup_secrets(root: Path, stack: str, provider: str = "passphrase") -> str:
     passphrase` prompts for it, and without a terminal silently takes an empty one."""
     import subprocess
 
-    import yaml
-    path = root / "stacks" / f"Pulumi.{stack}.yaml"
-
-    def current() -> str | None:
-        doc = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        return doc.get("secretsprovider") or ("passphrase" if doc.get("encryptionsalt") else None)
-
     if provider != "passphrase" and not provider.startswith(KEY_PROVIDERS):
         raise Refused(f"unknown secrets provider {provider!r}: passphrase, or a key URL starting "
                       + ", ".join(KEY_PROVIDERS))
     graph = _render(root, stack)
-    was = current()
+    was = _secrets_config(root, stack)
     if was == provider:
         return f"stack {stack} already uses {provider}: nothing to do"
     if provider == "passphrase":
@@ -657,7 +657,7 @@ def setup_secrets(root: Path, stack: str, provider: str = "passphrase") -> str:
                               capture_output=True, text=True, stdin=subprocess.DEVNULL)
         if done.returncode != 0:
             raise Refused(f"the engine could not change the secrets provider: {done.stderr.strip()}")
-    now = current()
+    now = _secrets_config(root, stack)
     if now != provider:
         raise Refused(f"the stack file still says {now or 'nothing'} about secrets; nothing was changed")
     return f"stack {stack} now uses {provider}: commit stacks/Pulumi.{stack}.yaml"

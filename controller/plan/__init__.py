@@ -14,7 +14,7 @@ from typing import Any, Mapping
 from controller import rbac
 from controller.diagnostics import Diagnostic, Severity
 from controller.plan.immutable import VERSIONED_TYPES, forces_replace
-from controller.render.graph import Graph, Resource, canonical
+from controller.render.graph import Graph, Resource, canonical, type_name
 
 ML = "azure-native:machinelearningservices:"
 
@@ -45,7 +45,7 @@ class Change:
 
     @property
     def type_name(self) -> str:
-        return self.type.split(":", 1)[1] if self.type.count(":") >= 2 else self.type
+        return type_name(self.type)
 
 
 @dataclass(frozen=True)

@@ -69,8 +69,15 @@ class Resource:
 
     @property
     def type_name(self) -> str:
-        """The short type: `machinelearningservices:Compute`."""
-        return self.type.split(":", 1)[1] if self.type.count(":") >= 2 else self.type
+        return type_name(self.type)
+
+
+def type_name(token: str) -> str:
+    """The short type, `machinelearningservices:Compute`, of a Pulumi type token: azure-native's
+    (`azure-native:machinelearningservices:Compute`), amlctl's own, or the local target's
+    (`pulumi-python:dynamic/local/azure-native/machinelearningservices:Compute`)."""
+    token = token.rsplit("/", 1)[-1]
+    return token.split(":", 1)[1] if token.count(":") >= 2 else token
 
 
 def bare(path: str) -> str:
