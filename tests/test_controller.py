@@ -87,17 +87,17 @@ def test_a_protected_resource_is_never_deleted(estate: Path):
     stack.write_text(stack.read_text().replace("amlctl:production: false", "amlctl:production: true"))
     git(estate, "commit", "-qam", "treat local as production")
     assert amlctl("apply", "--stack", "local", "--yes", cwd=estate).code == 0
-    (estate / "manifests/models/credit-model.yaml").unlink()
-    text = (estate / "manifests/endpoints/online-blue.yaml").read_text()
-    assert "credit-default:7" in text
-    for rel in ("manifests/endpoints/online-blue.yaml", "manifests/endpoints/online-green.yaml",
-                "manifests/endpoints/batch.yaml"):
-        p = estate / rel
-        p.write_text(p.read_text().replace("azureml:credit-default:7", "azureml:credit-default:6"))
-    git(estate, "commit", "-qam", "retire model 7")
+    # A datastore is stateful and protected in production (asset versions are not: they are
+    # append-only, see test_release.py). Removing it, and the data asset on it, is refused.
+    (estate / "manifests/data/datastore.yaml").unlink()
+    assets = estate / "manifests/data/assets.yaml"
+    assets.write_text(assets.read_text().replace("azureml://datastores/training_data/paths/credit/raw/",
+                                                 "https://stcreditdata.blob.core.windows.net/training/credit/raw/")
+                      .replace('version: "1"', 'version: "2"', 1))
+    git(estate, "commit", "-qam", "retire the training datastore")
     refused = amlctl("apply", "--stack", "local", "--yes", "--allow-delete", cwd=estate)
     assert refused.code == 1
-    assert "protected" in refused.err and "mlw-credit/model/credit-default@7" in refused.err
+    assert "protected" in refused.err and "mlw-credit/datastore/training_data" in refused.err
 
 
 def test_without_an_engine_apply_says_what_to_do(estate: Path, monkeypatch, tmp_path: Path):

@@ -86,9 +86,13 @@ def test_a_derived_version_changes_with_content(estate: Path):
     mltable.write_text(mltable.read_text() + "\n# new column\n")
     code, data = plan_json(estate)
     created = [c for c in data["changes"] if c["action"] == "create" and c["type"] == ML + "DataVersion"]
-    deleted = [c for c in data["changes"] if c["action"] == "delete" and c["type"] == ML + "DataVersion"]
-    assert len(created) == 1 and len(deleted) == 1
+    kept = [c for c in data["changes"] if c["action"] == "keep" and c["type"] == ML + "DataVersion"]
+    # Append-only: the old version stays in Azure, beside the new one; nothing is deleted.
+    assert len(created) == 1 and len(kept) == 1
+    assert not [c for c in data["changes"] if c["action"] == "delete"]
+    assert data["summary"]["delete"] == 0 and data["summary"]["keep"] >= 1
     assert created[0]["label"] == "new asset version"
+    assert kept[0]["label"] == "kept in Azure (asset versions are immutable)"
     assert created[0]["name"].startswith("mlw-credit/data/credit-features@v")
 
 

@@ -322,10 +322,13 @@ def test_rendering_is_deterministic(tmp_path: Path):
     assert json.loads(graph_of(root).to_json())["resources"]
 
 
-def test_assets_and_datastores_are_protected_where_the_stack_protects(tmp_path: Path):
+def test_datastores_are_protected_and_asset_versions_retained_where_the_stack_protects(tmp_path: Path):
     root = tree(tmp_path, {**MODEL_FILES, **stack("  amlctl:protect: true\n"), "manifests/ds.yaml": SECRET_DS})
     g = graph_of(root)
     version = version_of(g, "mlw-test/model/m1")
     by = g.by_name()
-    assert by["mlw-test/model/m1"].protect and by[f"mlw-test/model/m1@{version}"].protect
+    # Asset versions are append-only: never deleted, so never protected (protection would block
+    # the release that supersedes them); their uploads likewise.
+    for name in ("mlw-test/model/m1", f"mlw-test/model/m1@{version}"):
+        assert by[name].retain_on_delete and not by[name].protect
     assert by["mlw-test/datastore/legacy_blob"].protect

@@ -66,7 +66,7 @@ def test_deployment_version_not_defined_here_is_external(estate) -> None:
     root, edit = estate
     edit("manifests/endpoints/online-green.yaml", "azureml:credit-score-env:2", "azureml:credit-score-env:3")
     [(code, _, line, message)] = problems(root)
-    assert code == "M002" and line == 5 and "version 3" in message and "version 2" in message
+    assert code == "M002" and line == 5 and "version 3" in message and "versions here: 2" in message
 
 
 def test_latest_label_resolves_to_the_manifest(estate) -> None:

@@ -15,6 +15,7 @@ from typing import Any, Iterable
 from controller import rbac
 from controller import schemas as S
 from controller.checks import refs
+from controller.manifests import versions
 from controller.diagnostics import Diagnostic, Severity, error, warning
 from controller.manifests.discover import inside, rel
 from controller.manifests.model import Manifest
@@ -34,7 +35,8 @@ class Result:
 
 
 class Index:
-    """Manifests by kind and name, for resolving references."""
+    """Manifests by kind and name, for resolving references. Several manifests may share a kind
+    and name: versions of one asset, or one name in several workspaces."""
 
     def __init__(self, manifests: Iterable[Manifest]) -> None:
         self.by_name: dict[tuple[str, str], list[Manifest]] = defaultdict(list)
@@ -42,18 +44,35 @@ class Index:
         for m in manifests:
             self.by_name[(m.kind, m.name)].append(m)
 
-    def find(self, kind: str, name: str, workspace: str | None) -> tuple[Manifest | None, list[Manifest]]:
-        """(the manifest in the same workspace, or None; every manifest of that kind and name)."""
+    def find(self, kind: str, name: str, workspace: str | None,
+             version: str | None = None) -> tuple[Manifest | None, list[Manifest]]:
+        """(the manifest in the same workspace, or None; every manifest of that kind and name).
+        For an asset: the given version, else the highest the estate defines."""
         found = self.by_name.get((kind, name), [])
-        for m in found:
-            if workspace is None or m.workspace is None or m.workspace == workspace:
-                return m, found
-        return None, found
+        here = [m for m in found if workspace is None or m.workspace is None or m.workspace == workspace]
+        return pick(here, version), found
 
     def names(self, kind: str) -> list[str]:
         if kind not in self._names:
             self._names[kind] = sorted({n for (k, n) in self.by_name if k == kind})
         return self._names[kind]
+
+
+def pick(candidates: list[Manifest], version: str | None) -> Manifest | None:
+    """Among manifests of one asset: the one of `version`, or (None) the highest version. A
+    version no manifest defines gives None."""
+    if not candidates:
+        return None
+    if version is not None:
+        exact = [m for m in candidates if m.version == version]
+        if exact:
+            return exact[0]
+        return None if any(m.version is not None for m in candidates) else candidates[0]
+    explicit = [m for m in candidates if m.version is not None]
+    if not explicit:
+        return candidates[0]
+    top = versions.highest(m.version for m in explicit)
+    return next(m for m in explicit if m.version == top)
 
 
 def check(manifests: list[Manifest], options: Options, schemas: S.SchemaSet | None = None) -> Result:
@@ -89,16 +108,31 @@ def _field(path: tuple) -> str:
 
 def _duplicates(manifests: list[Manifest], result: Result) -> None:
     first: dict[tuple, Manifest] = {}
+    assets: dict[tuple, list[Manifest]] = defaultdict(list)
     for m in manifests:
-        # Deployment names are unique per endpoint, not per workspace.
-        key = m.key + ((m.spec.get("endpoint_name"),) if m.kind in ("OnlineDeployment", "BatchDeployment") else ())
+        # Deployment names are unique per endpoint, not per workspace; asset versions per asset.
+        key = m.identity + ((m.spec.get("endpoint_name"),) if m.kind in ("OnlineDeployment", "BatchDeployment") else ())
+        if m.kind in versions.VERSIONED_KINDS:
+            assets[m.key].append(m)
         if key in first:
             other = first[key]
             where = f" in workspace {m.workspace!r}" if m.workspace else ""
-            _emit(result, m, ("name",), "M001", f"{m.subject} is defined twice{where}; the other one is at "
-                  f"{other.where(('name',))}")
+            what = f"{m.subject} version {m.version}" if m.version is not None else m.subject
+            hint = ""
+            if m.form == "bare" and m.name_at == () and other.name_at == ():
+                hint = (f" (both take the name {m.name!r} from their file name: give each a top-level "
+                        "'name:' of its own)")
+            _emit(result, m, ("name",), "M001", f"{what} is defined twice{where}; the other one is at "
+                  f"{other.where(('name',))}{hint}")
         else:
             first[key] = m
+    for key, group in assets.items():
+        unversioned = [m for m in group if m.version is None]
+        if len(group) > 1 and unversioned:
+            for m in unversioned:
+                others = ", ".join(str(o.where(("name",))) for o in group if o is not m)
+                _emit(result, m, ("name",), "M001", f"{m.subject} is defined by several manifests ({others}): "
+                      "each of them is one version of the asset, so each must name its version (version: ...)")
 
 
 def _secret(m: Manifest, a: S.Annotated, result: Result) -> None:
@@ -157,7 +191,7 @@ def _resolve(m: Manifest, path: tuple, ref: refs.Ref, options: Options, index: I
     if ref.kind == "Datastore" and ref.name in refs.builtin_datastores():
         return
     target, same_name = index.find(ref.kind, ref.name, m.workspace)
-    if target is None and same_name:
+    if target is None and same_name and not any(o.workspace in (None, m.workspace) for o in same_name):
         where = ", ".join(sorted({str(o.workspace) for o in same_name}))
         _emit(result, m, path, "M009", f"{_field(path)}: {ref.kind}/{ref.name} is defined in workspace {where}, "
               f"not in {m.workspace!r}")
@@ -168,11 +202,13 @@ def _resolve(m: Manifest, path: tuple, ref: refs.Ref, options: Options, index: I
         _emit(result, m, path, "M002", f"{_field(path)}: {ref.kind} {ref.name!r} is not defined by any manifest "
               f"here{hint_text}; it must exist in Azure already", severity)
         return
-    defined = target.spec.get("version")
-    if ref.version is not None and defined is not None and str(defined) != ref.version:
-        _emit(result, m, path, "M002", f"{_field(path)}: {ref.kind} {ref.name!r} version {ref.version} is not "
-              f"the one defined here (version {defined} at {target.where(('version',))}); it must exist in "
-              "Azure already", severity)
+    if ref.version is not None and ref.kind in versions.VERSIONED_KINDS:
+        exact, _ = index.find(ref.kind, ref.name, m.workspace, ref.version)
+        if exact is None:
+            defined = sorted({o.version for o in same_name if o.version is not None}, key=versions.order_key)
+            shown = ", ".join(defined) if defined else f"one derived from its content ({target.where(('name',))})"
+            _emit(result, m, path, "M002", f"{_field(path)}: {ref.kind} {ref.name!r} version {ref.version} is not "
+                  f"one the estate defines (versions here: {shown}); it must exist in Azure already", severity)
 
 
 def _manifest_ref(m: Manifest, path: tuple, value: dict[str, Any], index: Index, result: Result) -> None:

@@ -212,7 +212,10 @@ def _engine_plan(root: Path, stack: str, st, graph: Graph, on_event=None) -> tup
             return
         m = pre.metadata
         name = _graph_name(m.urn)
-        steps.append(Step(str(m.op.value), name, types.get(name, m.type),
+        op = str(m.op.value)
+        if op == "delete" and m.old is not None and getattr(m.old, "retain_on_delete", False):
+            op = "discard"  # the engine previews a retain-on-delete removal as a delete; it only forgets it
+        steps.append(Step(op, name, types.get(name, m.type),
                           m.old.inputs if m.old else None, m.new.inputs if m.new else None))
 
     result = st.preview(on_event=event, diff=True, color="never")
@@ -259,11 +262,13 @@ def apply(root: Path, stack: str, *, allow_delete: bool = False, allow_dirty: bo
     _recover(root, stack, st, report)
     # The engine's own preview is the authority (the record above may be missing or stale).
     engine_plan, steps = _engine_plan(root, stack, st, graph)
-    engine_deletes = sum(v for k, v in steps.items() if k in ("delete", "replace", "create-replacement",
-                                                               "delete-replaced", "discard"))
+    # A retain-on-delete resource leaving the program (an asset version, a past run) stays in
+    # Azure: the engine only forgets it, so it is no delete (engine_plan counts it as kept).
+    engine_deletes = [c.name for c in engine_plan.changes if c.action in (P.DELETE, P.REPLACE)]
     if engine_deletes and not allow_delete:
-        raise Refused(f"the engine's preview deletes or replaces {engine_deletes} resource(s) ({steps}): pass "
-                      "--allow-delete to go ahead")
+        raise Refused(f"the engine's preview deletes or replaces {len(engine_deletes)} resource(s) ("
+                      + ", ".join(engine_deletes[:5]) + ("..." if len(engine_deletes) > 5 else "")
+                      + f"; {steps}): pass --allow-delete to go ahead")
     if confirm is not None and not confirm(engine_plan):
         raise Declined(f"apply of stack {stack} declined: nothing was changed")
     # A working tree with uncommitted changes is not the commit: say so, so that drift and

@@ -66,7 +66,20 @@ class Manifest:
 
     @property
     def key(self) -> tuple[str, str | None, str]:
+        """Kind, workspace and name: one asset (several versions of it share the key)."""
         return (self.kind, self.workspace, self.name)
+
+    @property
+    def version(self) -> str | None:
+        """The explicit version of an asset-version manifest (Data, Environment, Model, Component)."""
+        from controller.manifests.versions import VERSIONED_KINDS
+        v = self.spec.get("version") if self.kind in VERSIONED_KINDS else None
+        return None if v is None else str(v)
+
+    @property
+    def identity(self) -> tuple:
+        """What makes a manifest unique: its key, plus the version of an asset version."""
+        return self.key + (self.version,)
 
     @property
     def source(self) -> Source:

@@ -19,7 +19,11 @@ from controller.render.graph import Graph, Resource, canonical, type_name
 ML = "azure-native:machinelearningservices:"
 
 CREATE, UPDATE, REPLACE, DELETE = "create", "update", "replace", "delete"
-ORDER = {CREATE: 0, UPDATE: 1, REPLACE: 2, DELETE: 3}
+# A resource that leaves the graph but stays in Azure (retain on delete: asset versions, their
+# uploads, past runs): Pulumi forgets it, Azure keeps it. Not a delete: it needs no --allow-delete
+# and protection has nothing to stop.
+KEEP = "keep"
+ORDER = {CREATE: 0, UPDATE: 1, REPLACE: 2, DELETE: 3, KEEP: 4}
 
 
 @dataclass(frozen=True)
@@ -81,6 +85,7 @@ class Plan:
     def summary(self) -> str:
         return (f"Plan: {self.count(CREATE)} to create, {self.count(UPDATE)} to update, "
                 f"{self.count(REPLACE)} to replace, {self.count(DELETE)} to delete"
+                + (f", {self.count(KEEP)} kept in Azure" if self.count(KEEP) else "")
                 + (f" ({self.unchanged} unchanged)" if self.unchanged else ""))
 
 
@@ -123,11 +128,20 @@ def _created(r: Resource) -> Change:
     return Change(CREATE, r.name, r.type, r.subject, _src(r), label, _props({}, r.inputs, r), r.protect, r.label)
 
 
+KEPT_LABELS = {
+    ML + "Job": "kept in Azure (a past run is history)",
+    "azure-native:storage:Blob": "kept in storage (asset versions that stay in Azure read it)",
+}
+
+
 def _deleted(r: Resource) -> Change:
+    if r.retain_on_delete and not r.protect:
+        label = ("kept in Azure (asset versions are immutable)"
+                 if r.type in VERSIONED_TYPES or r.type.endswith("Container") else
+                 KEPT_LABELS.get(r.type, "kept in Azure (retain on delete): amlctl stops managing it"))
+        return Change(KEEP, r.name, r.type, r.subject, _src(r), label, (), False, r.label)
     if r.protect:
         label = "deletes a protected resource (apply refuses)"
-    elif r.retain_on_delete:
-        label = "forget (kept in Azure: retain on delete)"
     elif r.type in VERSIONED_TYPES:
         label = "delete asset version"
     else:

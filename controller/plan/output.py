@@ -11,12 +11,12 @@ from typing import Any
 
 import click
 
-from controller.plan import CREATE, DELETE, REPLACE, UPDATE, Plan, PropertyChange
+from controller.plan import CREATE, DELETE, KEEP, REPLACE, UPDATE, Plan, PropertyChange
 
 FORMATS = ("text", "json", "markdown")
 MARKDOWN_LIMIT = 65_000
-SYMBOL = {CREATE: "+", UPDATE: "~", REPLACE: "-/+", DELETE: "-"}
-COLOUR = {CREATE: "green", UPDATE: "yellow", REPLACE: "magenta", DELETE: "red"}
+SYMBOL = {CREATE: "+", UPDATE: "~", REPLACE: "-/+", DELETE: "-", KEEP: "="}
+COLOUR = {CREATE: "green", UPDATE: "yellow", REPLACE: "magenta", DELETE: "red", KEEP: "cyan"}
 MAX_VALUE = 160
 
 
@@ -46,7 +46,32 @@ def _prop_line(p: PropertyChange, where: bool = False) -> str:
         return f"+ {p.path}: {show(p.after)}{note}"
     if p.after is None:
         return f"- {p.path}: {show(p.before)}{note}"
-    return f"~ {p.path}: {show(p.before)} -> {show(p.after)}{note}"
+    before, after = changed_parts(p.before, p.after)
+    return f"~ {p.path}: {before} -> {after}{note}"
+
+
+def changed_parts(before: Any, after: Any) -> tuple[str, str]:
+    """Both sides of a change as `show` writes them; when that would cut long strings short, the
+    part that changed instead: the common start and end elided, so `.../versions/7` -> `.../versions/8`
+    of two ARM ids stays visible."""
+    a, b = show(before), show(after)
+    if not (isinstance(before, str) and isinstance(after, str)) or (a.endswith('"') and b.endswith('"')):
+        return a, b
+    start = 0
+    while start < min(len(before), len(after)) and before[start] == after[start]:
+        start += 1
+    end = 0
+    while end < min(len(before), len(after)) - start and before[-1 - end] == after[-1 - end]:
+        end += 1
+    # Keep some context before the change: the three path segments that lead to it, or 20 characters.
+    slashes = [i for i, ch in enumerate(before[:start]) if ch == "/"]
+    start = slashes[-3] + 1 if len(slashes) >= 3 else max(0, start - 20)
+    end = max(0, end - 20)
+
+    def cut(s: str) -> str:
+        middle = s[start:len(s) - end]
+        return show(("..." if start else "") + middle + ("..." if end else ""))
+    return cut(before), cut(after)
 
 
 # -- text -----------------------------------------------------------------------------------------
@@ -86,7 +111,7 @@ def as_dict(plan: Plan) -> dict[str, Any]:
         "format": "amlctl.dev/plan/v1",
         "stack": plan.stack, "base": plan.base, "head": plan.head,
         "summary": {"create": plan.count(CREATE), "update": plan.count(UPDATE), "replace": plan.count(REPLACE),
-                    "delete": plan.count(DELETE), "unchanged": plan.unchanged},
+                    "delete": plan.count(DELETE), "keep": plan.count(KEEP), "unchanged": plan.unchanged},
         "changes": [{"action": c.action, "name": c.name, "type": c.type, "subject": c.subject, "source": c.source,
                      "label": c.label, "protected": c.protected,
                      "properties": [{"path": p.path, "before": p.before, "after": p.after,
@@ -135,9 +160,9 @@ def markdown(plan: Plan, limit: int = MARKDOWN_LIMIT) -> str:
     if protected:
         head += [f"> [!WARNING]\n> {len(protected)} protected resource(s) would be deleted or replaced: "
                  "`amlctl apply` refuses this.", ""]
-    head += ["| | create | update | replace | delete | unchanged |", "|---|---|---|---|---|---|",
+    head += ["| | create | update | replace | delete | kept in Azure | unchanged |", "|---|---|---|---|---|---|---|",
              f"| **{plan.stack}** | {plan.count(CREATE)} | {plan.count(UPDATE)} | {plan.count(REPLACE)} | "
-             f"{plan.count(DELETE)} | {plan.unchanged} |", ""]
+             f"{plan.count(DELETE)} | {plan.count(KEEP)} | {plan.unchanged} |", ""]
     if not plan.changes:
         head.append("No changes.")
         return "\n".join(head) + "\n"

@@ -12,7 +12,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any, Mapping
 
-from controller.plan import (CREATE, DELETE, ORDER, REPLACE, UPDATE, Change, Plan, _changed, _created, _deleted,
+from controller.plan import (CREATE, DELETE, KEEP, ORDER, REPLACE, UPDATE, Change, Plan, _changed, _created, _deleted,
                              _roles)
 from controller.render.graph import Graph, Resource
 
@@ -23,7 +23,7 @@ ACTIONS = {
     "update": UPDATE,
     "replace": REPLACE, "create-replacement": REPLACE, "delete-replaced": REPLACE,
     "import-replacement": REPLACE,
-    "delete": DELETE, "discard": DELETE,
+    "delete": DELETE, "discard": KEEP,  # discard: a retain-on-delete resource, forgotten, kept in Azure
 }
 
 
@@ -56,7 +56,7 @@ def from_steps(stack: str, graph: Graph, steps: list[Step], before: Graph | None
     plan.unchanged = sum(1 for name in head if name not in seen)
     # Grants are the role assignments the engine creates, revokes those it deletes.
     was = {n: r for n, r in head.items() if n not in seen or seen[n].action != CREATE}
-    was |= {n: old_graph[n] for n, c in seen.items() if c.action == DELETE and n in old_graph}
+    was |= {n: old_graph[n] for n, c in seen.items() if c.action in (DELETE, KEEP) and n in old_graph}
     plan.roles = _roles(was, head)
     return plan
 
@@ -67,11 +67,15 @@ def _change(step: Step, action: str, new: Resource | None, old: Resource | None,
             return Change(CREATE, step.name, step.type, "", "", step.op)
         change = _created(dataclasses.replace(new, inputs=_inputs(step.new) or new.inputs))
         return change if step.op == "create" else dataclasses.replace(change, label="import (adopt what exists)")
-    if action == DELETE:
+    if action in (DELETE, KEEP):
         if old is None:
-            return Change(DELETE, step.name, step.type, "", "",
-                          "forget (kept: retain on delete)" if step.op == "discard" else "delete")
-        return _deleted(old)
+            return Change(action, step.name, step.type, "", "",
+                          "kept in Azure (retain on delete)" if action == KEEP else "delete")
+        change = _deleted(old)
+        if change.action != action:  # the engine's state has the last word on what it deletes
+            change = dataclasses.replace(change, action=action, label="kept in Azure (retain on delete)"
+                                         if action == KEEP else "delete")
+        return change
     if new is None:  # an update of something the graph no longer has cannot happen; be plain
         return Change(action, step.name, step.type, "", "", action)
     was = dataclasses.replace(new, inputs=_inputs(step.old))

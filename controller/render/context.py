@@ -39,6 +39,13 @@ COLLECTION = {
 }
 VERSIONED = ("Data", "Environment", "Model", "Component", "Code")
 
+# Asset versions (and the uploads behind them) are append-only in Azure ML: a version that leaves
+# git (a newer one replaced it, or its manifest went) stays in Azure, where past jobs and
+# deployments still point at it.
+# Removing one from the graph makes Pulumi forget it, never delete it; so protection, which only
+# guards against deletes, has nothing to guard and would block every release in production.
+APPEND_ONLY = {"retain_on_delete": True, "stateful": False}
+
 
 class RenderError(Exception):
     """A manifest that validates but cannot be rendered; carries the diagnostic."""
@@ -64,7 +71,9 @@ class Context:
     _references: dict[int, tuple[Manifest, dict[tuple, str]]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        self.index: dict[tuple[str, str | None, str], Manifest] = {m.key: m for m in self.manifests}
+        self.index: dict[tuple[str, str | None, str], list[Manifest]] = {}
+        for m in self.manifests:  # several versions of one asset share a key
+            self.index.setdefault(m.key, []).append(m)
         self.workspaces = {m.name: m for m in self.manifests if m.kind == "Workspace"}
 
     # -- the stack's target ------------------------------------------------------------------------
@@ -157,18 +166,25 @@ class Context:
                                       m.subject if m else "", self.stack.name))
 
     # -- references --------------------------------------------------------------------------------
-    def find(self, kind: str, name: str, workspace: str | None) -> Manifest | None:
-        return self.index.get((kind, workspace, name)) or self.index.get((kind, None, name))
+    def find(self, kind: str, name: str, workspace: str | None, version: str | None = None) -> Manifest | None:
+        """The manifest a reference means: for an asset, the given version, else the highest
+        version the estate defines (what `@latest` means here)."""
+        from controller.checks import pick
+        return pick(self.index.get((kind, workspace, name)) or self.index.get((kind, None, name)) or [], version)
+
+    def is_latest(self, m: Manifest) -> bool:
+        """Whether `m` is the highest version of its asset in the estate (which owns the container)."""
+        return self.find(m.kind, m.name, m.workspace) is m
 
     def version_of(self, m: Manifest) -> str:
         """A versioned asset's version: the manifest's, else derived from its rendered content."""
         explicit = m.spec.get("version")
         if explicit is not None:
             return str(explicit)
-        if m.key not in self._versions:
+        if m.identity not in self._versions:
             from controller.render import kinds  # the derived version needs the asset's body
-            self._versions[m.key] = kinds.derived_version(m, self)
-        return self._versions[m.key]
+            self._versions[m.identity] = kinds.derived_version(m, self)
+        return self._versions[m.identity]
 
     def resolve_ref(self, m: Manifest, kind: str, value: str, spec_path: tuple) -> tuple[str, str | None]:
         """(ARM id or URI, graph resource it depends on) for a reference string."""
@@ -177,20 +193,24 @@ class Context:
             return value, None  # a URI (registries, other workspaces) passes through
         if ref.kind == "Datastore":
             return self.child_id(m.workspace or "", "Datastore", ref.name), None
-        target = self.find(ref.kind, ref.name, m.workspace)
+        if ref.kind in VERSIONED and ref.label is not None and ref.label != "latest":
+            raise self.error(m, spec_path, "R003", f"{S.dotted(spec_path)}: {value!r}: Azure ML resolves only the "
+                             f"label 'latest' for workspace assets; write azureml:{ref.name}@latest or "
+                             f"azureml:{ref.name}:<version>")
+        target = self.find(ref.kind, ref.name, m.workspace, ref.version if ref.kind in VERSIONED else None)
         version = ref.version
         if ref.kind in VERSIONED:
-            if target is not None and (version is None or ref.label == "latest"):
-                version = self.version_of(target)
+            if target is not None and version is None:
+                version = self.version_of(target)  # no version, or @latest: the estate's highest
             if version is None:
-                raise self.error(m, spec_path, "R003", f"{value!r} names no version and no manifest here "
-                                 f"defines {ref.kind} {ref.name!r}: write {ref.kind.lower()}:{ref.name}:<version>")
+                raise self.error(m, spec_path, "R003", f"{S.dotted(spec_path)}: {value!r} names no version and no "
+                                 f"manifest here defines {ref.kind} {ref.name!r}, so amlctl cannot tell which "
+                                 f"version Azure has: write azureml:{ref.name}:<version>")
         workspace = target.workspace if target is not None and target.workspace else m.workspace or ""
         arm_id = self.child_id(workspace, ref.kind, ref.name, version if ref.kind in VERSIONED else None)
-        node = None
-        if target is not None and ref.version is not None and ref.kind in VERSIONED and ref.label is None \
-                and self.version_of(target) != ref.version:
+        if target is not None and ref.kind in VERSIONED and self.version_of(target) != version:
             target = None  # another version than the estate's: it exists in Azure already, nothing to wait for
+        node = None
         if target is not None:
             node = resource_name(target, version) if ref.kind in VERSIONED else resource_name(target)
         return arm_id, node

@@ -12,7 +12,7 @@ from typing import Any, Callable
 from controller.checks import refs
 from controller.manifests.model import Manifest
 from controller.render import arm
-from controller.render.context import ASSETS_CONTAINER, ASSETS_DATASTORE, ML, Context, short_hash
+from controller.render.context import APPEND_ONLY, ASSETS_CONTAINER, ASSETS_DATASTORE, ML, Context, short_hash
 from controller.render.graph import canonical
 
 RENDERERS: dict[str, Callable[[Manifest, Context], None]] = {}
@@ -131,7 +131,8 @@ def upload(m: Manifest, local, ctx: Context, deps: set[str], path: tuple) -> str
             "accountName": account, "resourceGroupName": group, "containerName": ASSETS_CONTAINER,
             "blobName": blob, "type": "Block",
             "source": {"$asset": {"path": f"{local}/{relative}" if not single else str(local), "sha256": sha}},
-        }, depends_on=[container], subject=m.subject, spec_path=path, label=f"upload of {local}")
+        }, depends_on=[container], subject=m.subject, spec_path=path, label=f"upload of {local}",
+            retain_on_delete=True)  # older asset versions still read it
         deps.add(name)
     return digest
 
@@ -149,8 +150,8 @@ def code_version(m: Manifest, value: str, ctx: Context, deps: set[str], path: tu
         **scope(m, ctx), "name": name, "version": "1",
         "properties": {"codeUri": f"https://{account}.blob.core.windows.net/{ASSETS_CONTAINER}/{digest[:32]}/{local.name}",
                        "isAnonymous": False, "isArchived": False, "properties": {}, "tags": {}},
-    }, depends_on=sorted(upload_deps) + [workspace_dep(m, ctx)], stateful=True, subject=m.subject,
-        spec_path=path, label=f"code asset of {local}")
+    }, depends_on=sorted(upload_deps) + [workspace_dep(m, ctx)], subject=m.subject,
+        spec_path=path, label=f"code asset of {local}", **APPEND_ONLY)
     deps.add(node)
     return ctx.child_id(m.workspace or "", "Code", name, "1")
 

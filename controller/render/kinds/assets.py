@@ -42,7 +42,7 @@ from controller.checks import refs
 from controller.diagnostics import Diagnostic, Severity
 from controller.manifests.model import Manifest
 from controller.render import arm
-from controller.render.context import ASSETS_CONTAINER, ASSETS_DATASTORE, ML, Context, resource_name
+from controller.render.context import APPEND_ONLY, ASSETS_CONTAINER, ASSETS_DATASTORE, ML, Context, resource_name
 from controller.render.graph import canonical
 from controller.render.kinds import renders, scope, storage_of, workspace_dep
 
@@ -181,11 +181,12 @@ def _asset(m: Manifest, ctx: Context, kind: str, version: str, container: dict[s
     """A versioned asset: its container, then the version, which depends on it."""
     node = resource_name(m)
     ws = workspace_dep(m, ctx)
-    ctx.add(m, node, ML + f"{kind}Container", {**scope(m, ctx), "name": m.name, "properties": container},
-            depends_on=[ws], stateful=True, label=f"{label} {m.name}")
+    if ctx.is_latest(m):  # several versions share one container: the highest version describes it
+        ctx.add(m, node, ML + f"{kind}Container", {**scope(m, ctx), "name": m.name, "properties": container},
+                depends_on=[ws], label=f"{label} {m.name}", **APPEND_ONLY)
     ctx.add(m, resource_name(m, version), ML + f"{kind}Version", {
         **scope(m, ctx), "name": m.name, "version": version, "properties": properties,
-    }, depends_on=deps | {node, ws}, stateful=True, label=f"{label} {m.name} version {version}")
+    }, depends_on=deps | {node, ws}, label=f"{label} {m.name} version {version}", **APPEND_ONLY)
 
 
 def _datastore_deps(m: Manifest, ctx: Context, uri: Any) -> set[str]:

@@ -28,7 +28,7 @@ from controller.checks import refs
 from controller.diagnostics import Diagnostic, Severity
 from controller.manifests.model import Manifest
 from controller.render import arm
-from controller.render.context import ML, Context, resource_name
+from controller.render.context import APPEND_ONLY, ML, Context, resource_name
 from controller.render.kinds import renders, workspace_dep
 from controller.render.kinds import scope as workspace_scope
 
@@ -222,7 +222,7 @@ def _collection_data(m: Manifest, ws: str, body: dict[str, Any], ctx: Context, d
                 "resourceGroupName": ctx.resource_group, "workspaceName": ws, "name": asset, "version": version,
                 "properties": {"dataType": "uri_folder", "dataUri": uri, "isAnonymous": False, "isArchived": False,
                                "properties": {}, "tags": {}},
-            }, depends_on=[ctx.workspace_resource(ws)], stateful=True, spec_path=path if data else path[:-1],
+            }, depends_on=[ctx.workspace_resource(ws)], spec_path=path if data else path[:-1], **APPEND_ONLY,
                 label=f"data asset of the {name} collection of deployment {m.name}")
         if node:
             deps.add(node)
