@@ -67,6 +67,7 @@ CODES: dict[str, tuple[str, str]] = {
     # P: planning a change between two revisions
     "P001": ("immutable-version", "The content of an asset version that already exists changed: bump the version."),
     "P002": ("revision", "A git revision cannot be read."),
+    "P003": ("orphaned-deployment", "The change deletes an endpoint but keeps deployments of it."),
 }
 
 

@@ -108,7 +108,16 @@ def last_commit_of_lines(root: Path, rev: str | None, path: str, start: int, end
 
 
 def is_dirty(root: Path, paths: list[str] | None = None) -> bool:
-    return bool(git(root, "status", "--porcelain", "--", *(paths or [])).strip())
+    return bool(dirty_paths(root, paths))
+
+
+def dirty_paths(root: Path, paths: list[str] | None = None) -> list[str]:
+    """The files under `paths` (all when None) that differ from HEAD, untracked ones included."""
+    existing = [p for p in (paths or []) if (root / p).exists() or (root / p).is_symlink()]
+    if paths and not existing:
+        return []
+    out = git(root, "status", "--porcelain", "--no-renames", "-z", "--", *existing)
+    return sorted({entry[3:] for entry in out.split("\0") if len(entry) > 3})
 
 
 def commit_info(root: Path, rev: str) -> dict[str, str]:

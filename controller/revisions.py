@@ -20,7 +20,10 @@ from controller.render import Rendered, render
 from controller.render.graph import Graph
 from controller.validate import validate
 
-TRACKED = ["manifests", "stacks"]
+def tracked(tree: Path) -> list[str]:
+    """The folders whose files make up the estate: every stack's manifest folders, and stacks/."""
+    from controller.stacks import STACKS_DIR, manifest_folders
+    return list(dict.fromkeys(manifest_folders(tree) + [STACKS_DIR]))
 
 
 class RevisionError(Exception):
@@ -32,6 +35,7 @@ class Side:
     label: str
     graph: Graph | None
     diagnostics: list[Diagnostic] = field(default_factory=list)
+    reads: tuple[str, ...] = ()  # every path the render read: manifest folders, stacks, referenced files
 
 
 def describe(root: Path, rev: str | None) -> str:
@@ -107,12 +111,13 @@ def _render_dir(repo: Path, tree: Path, stacks: list[str], strict: bool, rev: st
                                                    f"no stack file stacks/Pulumi.{stack}.yaml at {label}")]))
     if not present:
         return out
-    paths = [str(tree / p) for p in TRACKED if (tree / p).exists()]
-    report = validate(paths or None, cwd=tree, root=tree, strict=strict)
+    folders = tracked(tree)
+    paths = [str(tree / p) for p in folders if (tree / p).exists()]
+    report = validate(paths or None, cwd=tree, root=tree, strict=strict, render=False)
     if commits is None:
         commits = {}
         if gitrev.is_repository(repo):
-            commits = gitrev.last_commits(repo, rev, TRACKED)
+            commits = gitrev.last_commits(repo, rev, folders)
             commits |= _document_commits(repo, rev, report.manifests, commits)
     for stack in present:
         diags = [d for d in report.diagnostics if d.stack in ("", stack)]
@@ -122,7 +127,8 @@ def _render_dir(repo: Path, tree: Path, stacks: list[str], strict: bool, rev: st
                 error("stacks", 0, 0, "P002", f"no stack {stack!r} at {label}")])
             continue
         rendered: Rendered = render(report.overlaid[stack], st, root=tree, commits=commits)
-        out[stack] = Side(label, rendered.graph, diags + rendered.diagnostics)
+        reads = tuple(sorted(set(folders) | report.referenced | {"Pulumi.yaml"}))
+        out[stack] = Side(label, rendered.graph, diags + rendered.diagnostics, reads)
     return out
 
 

@@ -15,7 +15,7 @@ from controller.manifests.discover import UsageError, discover, find_root, rel
 from controller.manifests.loader import load_files
 from controller.manifests.model import Manifest
 
-DEFAULT_PATHS = ("manifests", "stacks")
+DEFAULT_PATHS = (st.DEFAULT_MANIFESTS, st.STACKS_DIR)  # and every stack's amlctl:manifests folders
 PROJECT_FILE = "Pulumi.yaml"
 
 
@@ -26,6 +26,7 @@ class Report:
     manifests: list[Manifest] = field(default_factory=list)
     stacks: list[st.Stack] = field(default_factory=list)
     overlaid: dict[str, list[Manifest]] = field(default_factory=dict)  # stack name -> manifests as it sees them
+    referenced: set[str] = field(default_factory=set)  # files the manifests name as local paths (repository-relative)
 
     @property
     def errors(self) -> int:
@@ -41,16 +42,22 @@ class Report:
 
 
 def validate(paths: list[str] | None = None, *, cwd: Path | None = None, root: Path | None = None,
-             strict: bool = False, skip_path_checks: bool = False, kind: str | None = None) -> Report:
+             strict: bool = False, skip_path_checks: bool = False, kind: str | None = None,
+             render: bool = True) -> Report:
     """Validate manifests and stack files. Raises discover.UsageError for bad arguments only;
-    every problem with the files themselves comes back as a Diagnostic."""
+    every problem with the files themselves comes back as a Diagnostic.
+
+    With `render` (the default), each stack whose view of the manifests has no error is also
+    rendered, so that whatever render and plan would reject, validate reports first (pre-commit
+    and the pull-request annotations run validate). `plan` passes render=False: it renders itself."""
     cwd = (cwd or Path.cwd()).resolve()
     root = (root or find_root(cwd)).resolve()
     schemas = S.load()
     if kind is not None and kind not in schemas.kinds:
         raise UsageError(f"unknown kind {kind!r}; kinds: {', '.join(sorted(schemas.kinds))}")
     if not paths:
-        paths = [str(root / p) for p in DEFAULT_PATHS if (root / p).exists()] or [str(root)]
+        folders = st.manifest_folders(root) + [st.STACKS_DIR]
+        paths = [str(root / p) for p in dict.fromkeys(folders) if (root / p).exists()] or [str(root)]
     found = discover(paths, root, cwd)
     report = Report(diagnostics=list(found.diagnostics))
     manifest_files, stack_files = [], []
@@ -81,7 +88,9 @@ def validate(paths: list[str] | None = None, *, cwd: Path | None = None, root: P
         if stack is None:
             continue
         report.stacks.append(stack)
-        overlaid, diags = st.apply(stack, loaded.manifests, schemas)
+        # A stack that names its manifest folders (amlctl:manifests) sees only the manifests in them.
+        own = [m for m in loaded.manifests if stack.reads(m)] if "manifests" in stack.settings else loaded.manifests
+        overlaid, diags = st.apply(stack, own, schemas)
         report.overlaid[stack.name] = overlaid
         result = checks.check(overlaid, options, schemas)
         referenced |= result.referenced_files
@@ -89,10 +98,28 @@ def validate(paths: list[str] | None = None, *, cwd: Path | None = None, root: P
             if _identity(d) not in seen:  # report a problem once, not once per stack
                 seen.add(_identity(d))
                 report.diagnostics.append(d if d.stack else _in_stack(d, stack.name))
+    if render and not skip_path_checks:
+        for stack in report.stacks:
+            for d in _render_check(stack, report, root, schemas):
+                if _identity(d) not in seen:
+                    seen.add(_identity(d))
+                    report.diagnostics.append(d)
     # YAML files that are not manifests are fine when a manifest uses them as data (conda files).
     report.diagnostics += [d for d in loaded.unrecognised if d.path not in referenced]
+    report.referenced = referenced
     report.diagnostics = sorted(set(report.diagnostics))
     return report
+
+
+def _render_check(stack: st.Stack, report: Report, root: Path, schemas: S.SchemaSet) -> list[Diagnostic]:
+    """The render of one stack, for its diagnostics only (render's errors: unresolvable references,
+    what azure-ai-ml rejects, ...). A stack that already has errors is not rendered: plan would
+    not render it either."""
+    from controller.render import render
+    if any(d.severity is Severity.ERROR and d.stack in ("", stack.name) for d in report.diagnostics):
+        return []
+    out = render(report.overlaid[stack.name], stack, root=root, schemas=schemas)
+    return [d if d.stack else _in_stack(d, stack.name) for d in out.diagnostics]
 
 
 def _identity(d: Diagnostic) -> tuple:

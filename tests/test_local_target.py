@@ -93,8 +93,9 @@ class Target:
         return self.stack.up(color="never", **kw)
 
     def docs(self) -> dict[str, dict]:
-        """Pulumi name -> document."""
-        return {d["name"]: d for d in self.store.documents()}
+        """Pulumi name -> document, of the resources the engine made (not the system datastores the
+        simulated workspace makes with itself, as Azure ML does)."""
+        return {d["name"]: d for d in self.store.documents() if not d.get("system")}
 
     def doc(self, name: str) -> dict:
         return self.docs()[name]

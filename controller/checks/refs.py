@@ -8,11 +8,11 @@ from dataclasses import dataclass
 
 @lru_cache(maxsize=1)
 def builtin_datastores() -> frozenset[str]:
-    """Datastores every workspace has. The datastore schema reserves their names, so it is the
-    one place they are listed."""
+    """Datastores every workspace has (Azure ML makes them with it). The datastore schema lists
+    them next to the name, so it is the one place they are listed."""
     from controller import schemas as S
     name = S.load().documents["datastore.schema.json"]["properties"]["name"]
-    return frozenset(name.get("not", {}).get("enum", ()))
+    return frozenset(name.get("x-amlctl-system", ()))
 
 _URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 _DATASTORE_URI = re.compile(r"^azureml://datastores/([^/]+)(/|$)")

@@ -104,7 +104,11 @@ FAKE_SUBSCRIPTION = "00000000-0000-0000-0000-000000000000"
 NAMESPACE = uuid.UUID("5d1c0a8e-8f7b-4c43-9a55-1b0c5e3e9f10")  # for the simulation's deterministic GUIDs
 SIM_TENANT = str(uuid.uuid5(NAMESPACE, "tenant"))
 TRAFFIC = "amlctl:azureml:EndpointTraffic"
+SYSTEM_DATASTORE = "amlctl:azureml:SystemDatastore"
 ML = "azure-native:machinelearningservices:"
+# The datastores Azure ML makes with every workspace (the simulated workspace makes them too).
+SYSTEM_DATASTORES = ("workspaceblobstore", "workspacefilestore", "workspaceartifactstore",
+                     "workspaceworkingdirectory")
 _SIG_KEY, _SECRET_SIG = "4dabf18193072939515e22adb298388d", "1b47061264138c4ac30d75fd1eb44270"  # pulumi rpc
 
 _RG = "/subscriptions/{subscription}/resourceGroups/{resourceGroupName}"
@@ -156,6 +160,7 @@ ID_TEMPLATES: dict[str, tuple[str, str | None]] = {
     "azure-native:authorization:RoleAssignment": (
         "{scope}/providers/Microsoft.Authorization/roleAssignments/{roleAssignmentName}", None),
     TRAFFIC: ("{endpointId}/traffic", "{endpointId}"),
+    SYSTEM_DATASTORE: (_WS + "/datastores/{name}", _WS),
 }
 
 # For types outside ID_TEMPLATES: the ARM provider namespace of a Pulumi module.
@@ -179,6 +184,7 @@ SERVER_SET: dict[str, tuple[str, ...]] = {
 SECRET_PATHS: dict[str, tuple[str, ...]] = {
     ML + "WorkspaceConnection": ("properties.credentials",),
     ML + "Datastore": ("properties.credentials.secrets",),
+    SYSTEM_DATASTORE: ("properties.credentials.secrets",),
 }
 
 # Parent collection segment -> what ARM calls it in messages.
@@ -581,7 +587,24 @@ class ArmSimulator(dynamic.ResourceProvider):
                 raise ArmError("Conflict", f"{_describe(arm_id)} already exists ({arm_id}, created as "
                                            f"{existing.get('name')!r}, not {self.name!r}): names are unique "
                                            "in their scope; import it or pick another name")
-            return dynamic.CreateResult(id_=arm_id, outs=self._put("create", arm_id, parent, inputs, None))
+            outs = self._put("create", arm_id, parent, inputs, None)
+            if self.type_token == ML + "Workspace":
+                self._system_datastores(arm_id)
+            return dynamic.CreateResult(id_=arm_id, outs=outs)
+
+    def _system_datastores(self, workspace_id: str) -> None:
+        """Azure ML makes a workspace's system datastores with it: a Datastore manifest cannot create
+        them again (Conflict), a SystemDatastore step updates them."""
+        now = _now()
+        for name in SYSTEM_DATASTORES:
+            arm_id = f"{workspace_id}/datastores/{name}"
+            kind = "AzureFile" if name == "workspacefilestore" else "AzureBlob"
+            self.store.write({"simulated": True, "system": True, "id": arm_id, "type": ML + "Datastore",
+                              "name": name, "parent": workspace_id, "created": now, "updated": now, "computed": {"id": arm_id},
+                              "properties": {"properties": {"datastoreType": kind, "isDefault": name ==
+                                                            "workspaceblobstore",
+                                                            "credentials": {"credentialsType": "AccountKey"}}}})
+            self.store.log("create", arm_id, f"(with the workspace) {name}")
 
     def read(self, id_: str, props: dict[str, Any]) -> dynamic.ReadResult:
         with self.store.locked():
@@ -622,6 +645,25 @@ class ArmSimulator(dynamic.ResourceProvider):
         with self.store.locked():
             if self.store.delete(id_):
                 self.store.log("delete", id_, self.name)
+
+
+class SystemDatastoreSimulator(ArmSimulator):
+    """SIMULATED amlctl:azureml:SystemDatastore: a PUT over a datastore the workspace made itself;
+    it must exist, and removing the step leaves it as it is (Azure ML owns it)."""
+
+    def create(self, props: dict[str, Any]) -> dynamic.CreateResult:
+        inputs = _plain(props)
+        arm_id, parent = self._ids(inputs)
+        with self.store.locked():
+            self._check_failure("update", arm_id)
+            existing = self.store.load(arm_id)
+            if not self.store.live(existing):
+                raise ArmError("ResourceNotFound", f"system datastore {inputs.get('name')!r} not found ({arm_id}): "
+                                                   "Azure ML makes it with the workspace")
+            return dynamic.CreateResult(id_=arm_id, outs=self._put("update", arm_id, parent, inputs, existing))
+
+    def delete(self, id_: str, props: dict[str, Any]) -> None:
+        return None
 
 
 class TrafficSimulator(ArmSimulator):
@@ -708,7 +750,8 @@ class SimulatedResource(dynamic.Resource):
         # Assets become plain {"$asset": {sha256}} values here: the engine sends a dynamic provider's
         # diff hash-only assets, which the Python dynamic-provider host cannot read back.
         props = {wire(k): _plain(v, False) for k, v in kwargs.items()}
-        simulator = TrafficSimulator if self._type_token == TRAFFIC else ArmSimulator
+        simulator = {TRAFFIC: TrafficSimulator, SYSTEM_DATASTORE: SystemDatastoreSimulator}.get(
+            self._type_token, ArmSimulator)
         super().__init__(simulator(self._type_token, resource_name, self._state_dir, self._subscription),
                          resource_name, props, opts)
         # Outputs are attributes by wire name (identity, resourceGroupName); the program reads them by

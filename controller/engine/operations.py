@@ -179,11 +179,15 @@ def _project_name(root: Path) -> str:
 
 
 def _render(root: Path, stack: str) -> Graph:
+    return _rendered(root, stack).graph  # type: ignore[return-value]
+
+
+def _rendered(root: Path, stack: str):
     side = render_stack(root, stack)
     if side.graph is None:
         problems = "\n".join(d.format() for d in side.diagnostics if d.severity.value == "error")
         raise Refused(f"the manifests do not render for stack {stack}:\n{problems}")
-    return side.graph
+    return side
 
 
 def preview(root: Path, stack: str, report: Reporter | None = None) -> Outcome:
@@ -231,14 +235,19 @@ def apply(root: Path, stack: str, *, allow_delete: bool = False, allow_dirty: bo
           report: Reporter | None = None, confirm: Callable[[P.Plan], bool] | None = None) -> Outcome:
     """`confirm` sees the engine's plan once every check has passed, and may decline it."""
     report = report or _Silent()
-    graph = _render(root, stack)
+    side = _rendered(root, stack)
+    graph = side.graph
     commit = None
     dirty = False
     if gitrev.is_repository(root):
-        dirty = gitrev.is_dirty(root, ["manifests", "stacks"])
+        # Every file the render read: the manifest folders, stacks/, and what manifests refer to
+        # wherever it lives (a code folder in data-science/, a conda file beside the project).
+        changed = gitrev.dirty_paths(root, list(side.reads))
+        dirty = bool(changed)
         if dirty and not allow_dirty:
-            raise Refused("the working tree has uncommitted changes under manifests/ or stacks/: commit them "
-                          "(git history is the audit trail), or pass --allow-dirty")
+            shown = ", ".join(changed[:5]) + (f" and {len(changed) - 5} more" if len(changed) > 5 else "")
+            raise Refused(f"the working tree has uncommitted changes in files this stack is rendered from ({shown}): "
+                          "commit them (git history is the audit trail), or pass --allow-dirty")
         try:
             commit = gitrev.commit_info(root, "HEAD")
         except gitrev.GitError:
@@ -248,6 +257,8 @@ def apply(root: Path, stack: str, *, allow_delete: bool = False, allow_dirty: bo
         return Outcome(False, {}, None, "no changes: the rendered graph equals the last applied one "
                                         "(the engine was not started)")
     plan = P.diff(before, graph)
+    if plan.errors:  # what `plan` reports as errors (a changed existing version, an orphaned deployment)
+        raise Refused("the change cannot be applied as it is:\n" + "\n".join(d.format() for d in plan.errors))
     protected = [c for c in plan.changes if c.protected and c.action in (P.DELETE, P.REPLACE)]
     if protected:
         raise Refused("refusing to delete or replace protected resources: " + ", ".join(c.name for c in protected))

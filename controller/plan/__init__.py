@@ -107,7 +107,29 @@ def diff(base: Graph | None, head: Graph, *, base_label: str = "base", head_labe
                 plan.changes.append(change)
     plan.changes.sort(key=lambda c: (ORDER[c.action], c.name))
     plan.roles = _roles(before, after)
+    plan.diagnostics += _orphans(before, after)
     return plan
+
+
+ENDPOINTS = (ML + "OnlineEndpoint", ML + "BatchEndpoint")
+DEPLOYMENTS = (ML + "OnlineDeployment", ML + "BatchDeployment")
+
+
+def _orphans(before: Mapping[str, Resource], after: Mapping[str, Resource]) -> list[Diagnostic]:
+    """An endpoint that goes while deployments of it stay: in Azure the deployments go with the
+    endpoint, so the head's manifests would describe what cannot exist. An error naming both."""
+    out = []
+    for name, r in sorted(before.items()):
+        if r.type not in ENDPOINTS or name in after:
+            continue
+        kept = sorted(d for d, dr in after.items() if dr.type in DEPLOYMENTS and d.startswith(name + "/deployments/"))
+        for d in kept:
+            src = after[d].source
+            out.append(Diagnostic(src.path if src else "", src.line if src else 0, src.col if src else 0, "P003",
+                                  Severity.ERROR, f"this change deletes {r.subject} (was at {_src(r)}) but keeps its "
+                                  f"deployment {after[d].subject}: Azure deletes an endpoint's deployments with it; "
+                                  "remove the deployment too, or keep the endpoint", after[d].subject))
+    return out
 
 
 def _src(r: Resource) -> str:

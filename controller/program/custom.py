@@ -4,6 +4,13 @@
 (batch), set after the deployments exist, so one apply creates endpoint, deployments, then
 traffic. It is a Pulumi dynamic resource that uses azure-ai-ml's MLClient, which knows how to
 update an endpoint's traffic without touching the rest of it.
+
+`amlctl:azureml:SystemDatastore`: a change to a datastore Azure ML made with the workspace
+(`workspaceblobstore`, `workspacefilestore`), such as mlops-v2's switch to identity-based access.
+The datastore exists before the first apply, so a machinelearningservices.Datastore would fail its
+create (azure-native refuses to create what exists, and an import must match what is there). The
+step PUTs the datastore's ARM body, as `az ml datastore create` does; removing it changes nothing
+(Azure ML owns the datastore).
 """
 from __future__ import annotations
 
@@ -52,6 +59,50 @@ class TrafficProvider(dynamic.ResourceProvider):
         return None
 
 
+DATASTORE_API = "2024-10-01"
+
+
+def _put_datastore(props: dict[str, Any]) -> None:
+    from azure.core import PipelineClient
+    from azure.core.pipeline.policies import BearerTokenCredentialPolicy, RetryPolicy
+    from azure.core.rest import HttpRequest
+    from azure.identity import DefaultAzureCredential
+    endpoint = props.get("armEndpoint") or "https://management.azure.com"
+    client = PipelineClient(base_url=endpoint, policies=[
+        RetryPolicy(), BearerTokenCredentialPolicy(DefaultAzureCredential(), endpoint.rstrip("/") + "/.default")])
+    request = HttpRequest("PUT", endpoint.rstrip("/") + props["datastoreId"], params={"api-version": DATASTORE_API},
+                          json={"properties": props["properties"]})
+    response = client.send_request(request)
+    if response.status_code not in (200, 201):
+        try:
+            why = response.json().get("error", {}).get("message", "")
+        except ValueError:
+            why = ""
+        raise RuntimeError(f"PUT {props['datastoreId']}: HTTP {response.status_code} {why}".strip())
+
+
+class SystemDatastoreProvider(dynamic.ResourceProvider):
+    def create(self, props: dict[str, Any]) -> dynamic.CreateResult:
+        _put_datastore(props)
+        return dynamic.CreateResult(id_=props["datastoreId"], outs=props)
+
+    def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> dynamic.DiffResult:
+        return dynamic.DiffResult(changes=olds.get("properties") != news.get("properties"),
+                                  replaces=["datastoreId"] if olds.get("datastoreId") != news.get("datastoreId") else [])
+
+    def update(self, _id: str, _olds: dict[str, Any], news: dict[str, Any]) -> dynamic.UpdateResult:
+        _put_datastore(news)
+        return dynamic.UpdateResult(outs=news)
+
+    def delete(self, _id: str, _props: dict[str, Any]) -> None:
+        return None  # Azure ML owns a system datastore: it stays, as it is
+
+
+class SystemDatastore(dynamic.Resource):
+    def __init__(self, name: str, opts: pulumi.ResourceOptions | None = None, **props: Any) -> None:
+        super().__init__(SystemDatastoreProvider(), name, {_camel(k): v for k, v in props.items()}, opts)
+
+
 class EndpointTraffic(dynamic.Resource):
     def __init__(self, name: str, opts: pulumi.ResourceOptions | None = None, **props: Any) -> None:
         super().__init__(TrafficProvider(), name, {_camel(k): v for k, v in props.items()}, opts)
@@ -62,4 +113,4 @@ def _camel(name: str) -> str:
     return head + "".join(p[:1].upper() + p[1:] for p in rest)
 
 
-CLASSES = {"amlctl:azureml:EndpointTraffic": EndpointTraffic}
+CLASSES = {"amlctl:azureml:EndpointTraffic": EndpointTraffic, "amlctl:azureml:SystemDatastore": SystemDatastore}

@@ -186,6 +186,11 @@ class Context:
             self._versions[m.identity] = kinds.derived_version(m, self)
         return self._versions[m.identity]
 
+    def derived(self, m: Manifest) -> str:
+        """The version derived from an asset's rendered content (for a version a manifest omits)."""
+        from controller.render import kinds
+        return kinds.derived_version(m, self)
+
     def resolve_ref(self, m: Manifest, kind: str, value: str, spec_path: tuple) -> tuple[str, str | None]:
         """(ARM id or URI, graph resource it depends on) for a reference string."""
         ref = refs.parse(value, kind)

@@ -74,7 +74,43 @@ class Stack:
 
     @property
     def manifest_paths(self) -> list[str]:
-        return list(self.settings.get("manifests", ["manifests"]))
+        return [_folder(p) for p in self.settings.get("manifests", [DEFAULT_MANIFESTS])]
+
+    def reads(self, m: Manifest) -> bool:
+        """Whether a manifest lies in this stack's manifest folders (`amlctl:manifests`)."""
+        return any(m.path == p or m.path.startswith(p + "/") or p == "" for p in self.manifest_paths)
+
+
+DEFAULT_MANIFESTS = "manifests"
+STACKS_DIR = "stacks"
+
+
+def _folder(path: str) -> str:
+    """A manifest folder as a repository-relative POSIX path ("" for the repository root)."""
+    p = str(PurePosixPath(path.strip().strip("/") or "."))
+    return "" if p == "." else p
+
+
+def manifest_folders(root: Path) -> list[str]:
+    """Every stack's manifest folders (`amlctl:manifests`, default `manifests`), repository-relative,
+    that exist: what validate reads by default, and what plan, apply and blame track in git. A stack
+    file that does not parse counts as the default here; validate reports it."""
+    folders: set[str] = set()
+    stacks = root / STACKS_DIR
+    files = sorted(stacks.glob("Pulumi.*.y*ml")) if stacks.is_dir() else []
+    for path in files:
+        if not STACK_FILE.match(path.name):
+            continue
+        docs, diags = read_file(path, f"{STACKS_DIR}/{path.name}")
+        config = docs[0].data.get("config") if docs and not diags and isinstance(docs[0].data, dict) else None
+        given = config.get(NS + "manifests") if isinstance(config, dict) else None
+        if isinstance(given, list) and all(isinstance(p, str) for p in given):
+            folders.update(_folder(p) for p in given)
+        else:
+            folders.add(DEFAULT_MANIFESTS)
+    if not files:
+        folders.add(DEFAULT_MANIFESTS)
+    return sorted(f or "." for f in folders if (root / f).exists())
 
 
 def load_stack(path: Path, shown: str, schemas: S.SchemaSet | None = None) -> tuple[Stack | None, list[Diagnostic]]:

@@ -43,9 +43,12 @@ def workspace_dep(m: Manifest, ctx: Context) -> str | None:
 # -- hooks the schema mapping calls (see controller.render.arm.CONVERTERS) ---------------------------
 def resolve_hook(hook: str, m: Manifest, path: tuple, value: Any, ctx: Context, deps: set[str]) -> Any:
     if hook == "arm-id":
+        if isinstance(value, dict) and path and path[-1] in INLINE:
+            return INLINE[path[-1]](m, ctx, path, value, deps)
         if not isinstance(value, str):
-            raise ctx.error(m, path, "R004", f"{'.'.join(map(str, path))}: an inline definition is not "
-                            "rendered; define it as a manifest of its own and refer to it by name")
+            raise ctx.error(m, path, "R004", f"{'.'.join(map(str, path))}: an inline definition here is not "
+                            "rendered; define it as a manifest of its own and refer to it as "
+                            "azureml:<name>:<version>")
         kind = _ref_kind(m, path, ctx)
         arm_id, dep = ctx.resolve_ref(m, kind, value, path)
         if dep:
@@ -74,6 +77,20 @@ def resolve_hook(hook: str, m: Manifest, path: tuple, value: Any, ctx: Context, 
             return {"$secret": {"keyVault": value["key_vault_secret"]}}
         raise ctx.error(m, path, "R005", "an inline secret cannot be rendered")  # validate refuses these
     raise KeyError(hook)
+
+
+def _inline_environment(m: Manifest, ctx: Context, path: tuple, value: Any, deps: set[str]) -> str:
+    from controller.render.kinds import anonymous
+    return anonymous.environment(m, ctx, path, value, deps)
+
+
+def _inline_model(m: Manifest, ctx: Context, path: tuple, value: Any, deps: set[str]) -> str:
+    from controller.render.kinds import anonymous
+    return anonymous.model(m, ctx, path, value, deps)
+
+
+# Fields whose inline definitions amlctl registers as (anonymous) asset versions, as azure-ai-ml does.
+INLINE: dict[str, Callable[..., str]] = {"environment": _inline_environment, "model": _inline_model}
 
 
 def _ref_kind(m: Manifest, path: tuple, ctx: Context) -> str:

@@ -48,6 +48,7 @@ from controller.render.kinds import renders, scope, storage_of, workspace_dep
 
 # Where the schemas put fields that no input of the provider takes: the renderer warns about each.
 UNRENDERED = "$unrendered"
+SYSTEM_DATASTORE = "amlctl:azureml:SystemDatastore"
 WHY_UNRENDERED = {
     "datastore": f"amlctl uploads local files to its own container, the {ASSETS_DATASTORE} datastore",
     "environment_variables": "Azure ML components take no environment variables (azure-ai-ml drops them too); "
@@ -177,11 +178,18 @@ def _missing_file(m: Manifest, ctx: Context, spec_path: tuple, value: str) -> No
 
 
 def _asset(m: Manifest, ctx: Context, kind: str, version: str, container: dict[str, Any],
-           properties: dict[str, Any], deps: set[str], label: str) -> None:
-    """A versioned asset: its container, then the version, which depends on it."""
+           properties: dict[str, Any], deps: set[str], label: str, anonymous: bool = False) -> None:
+    """A versioned asset: its container, then the version, which depends on it. Several versions
+    share one container, which the highest version describes; an anonymous asset's container is
+    Azure ML's own, the same for every manifest that needs it."""
     node = resource_name(m)
     ws = workspace_dep(m, ctx)
-    if ctx.is_latest(m):  # several versions share one container: the highest version describes it
+    if anonymous:
+        ctx.add(None, node, ML + f"{kind}Container", {**scope(m, ctx), "name": m.name,
+                                                       "properties": {"isArchived": False}},
+                depends_on=[ws], label=f"anonymous {kind.lower()}s", subject="implicit/anonymous", **APPEND_ONLY)
+        label = f"anonymous {label}"
+    elif ctx.is_latest(m) or ctx.find(m.kind, m.name, m.workspace) is None:  # (or a named inline one)
         ctx.add(m, node, ML + f"{kind}Container", {**scope(m, ctx), "name": m.name, "properties": container},
                 depends_on=[ws], label=f"{label} {m.name}", **APPEND_ONLY)
     ctx.add(m, resource_name(m, version), ML + f"{kind}Version", {
@@ -216,10 +224,17 @@ def datastore(m: Manifest, ctx: Context) -> None:
     deps: set[str] = set()
     body = ctx.arm(m, deps).body
     _unrendered(m, ctx, body)
-    ctx.add(m, resource_name(m), ML + "Datastore", {
-        **scope(m, ctx), "name": m.name, "properties": body.get("properties", {}),
-    }, depends_on=deps | {workspace_dep(m, ctx)}, stateful=True,
-        label=f"datastore {m.name} ({m.spec.get('type')})")
+    inputs = {**scope(m, ctx), "name": m.name, "properties": body.get("properties", {})}
+    if m.name in refs.builtin_datastores():
+        # Azure ML made it with the workspace: a change to it is a PUT over what exists (see
+        # controller/program/custom.py), never a create, and removing the manifest leaves it be.
+        ctx.add(m, resource_name(m), SYSTEM_DATASTORE, {
+            **inputs, "datastoreId": ctx.child_id(m.workspace or "", "Datastore", m.name)},
+            depends_on=deps | {workspace_dep(m, ctx)}, label=f"system datastore {m.name} ({m.spec.get('type')}), "
+            "updated in place")
+        return
+    ctx.add(m, resource_name(m), ML + "Datastore", inputs, depends_on=deps | {workspace_dep(m, ctx)}, stateful=True,
+            label=f"datastore {m.name} ({m.spec.get('type')})")
 
 
 # -- Data, Model -----------------------------------------------------------------------------------
@@ -237,20 +252,34 @@ def data(m: Manifest, ctx: Context) -> None:
 
 @renders("Model")
 def model(m: Manifest, ctx: Context) -> None:
-    deps: set[str] = set()
+    model_version(m, ctx, set(), anonymous=False)
+
+
+def model_version(m: Manifest, ctx: Context, deps: set[str], anonymous: bool) -> str:
+    """A model version (a manifest's, or an inline one's), with its container; its ARM id. Adds the
+    version's graph name to `deps`."""
+    own: set[str] = set()
     version = ctx.version_of(m)
-    body = ctx.arm(m, deps).body
+    body = ctx.arm(m, own).body
     _unrendered(m, ctx, body)
     props = body.get("properties", {})
-    deps |= _datastore_deps(m, ctx, props.get("modelUri"))
-    _asset(m, ctx, "Model", version, _container(props), props, deps, f"{props.get('modelType')} model")
+    own |= _datastore_deps(m, ctx, props.get("modelUri"))
+    if anonymous:
+        props["isAnonymous"] = True
+    _asset(m, ctx, "Model", version, _container(props), props, own, f"{props.get('modelType')} model",
+           anonymous=anonymous)
+    deps.add(resource_name(m, version))
+    return ctx.child_id(m.workspace or "", "Model", m.name, version)
 
 
 # -- Environment ---------------------------------------------------------------------------------
 @renders("Environment")
 def environment(m: Manifest, ctx: Context) -> None:
-    deps: set[str] = set()
-    version = ctx.version_of(m)
+    environment_version(m, ctx, set(), anonymous=False)
+
+
+def environment_properties(m: Manifest, ctx: Context, deps: set[str]) -> dict[str, Any]:
+    """An environment version's ARM properties."""
     body = ctx.arm(m, deps).body
     _unrendered(m, ctx, body)
     props = body.get("properties", {})
@@ -265,7 +294,20 @@ def environment(m: Manifest, ctx: Context) -> None:
         account, _, _ = storage_of(m, ctx, ("build", "path"))
         blob = build["contextUri"][len(ASSETS_URI):]
         build["contextUri"] = f"https://{account}.blob.core.windows.net/{ASSETS_CONTAINER}/{blob}/"
-    _asset(m, ctx, "Environment", version, _container(props), props, deps, "environment")
+    return props
+
+
+def environment_version(m: Manifest, ctx: Context, deps: set[str], anonymous: bool) -> str:
+    """An environment version (a manifest's, or an inline one's), with its container; its ARM id.
+    Adds the version's graph name to `deps`."""
+    own: set[str] = set()
+    version = ctx.version_of(m)
+    props = environment_properties(m, ctx, own)
+    if anonymous:
+        props["isAnonymous"] = True
+    _asset(m, ctx, "Environment", version, _container(props), props, own, "environment", anonymous=anonymous)
+    deps.add(resource_name(m, version))
+    return ctx.child_id(m.workspace or "", "Environment", m.name, version)
 
 
 # -- Component -----------------------------------------------------------------------------------

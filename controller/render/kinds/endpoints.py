@@ -107,11 +107,13 @@ def _body(m: Manifest, ctx: Context, deps: set[str]) -> dict[str, Any]:
 
 
 def _no_inline(m: Manifest, ctx: Context) -> None:
-    """References written as inline definitions (a model or environment body, a component) are
-    not rendered: each needs a manifest of its own."""
+    """References written as inline definitions are registered as anonymous versions (an
+    environment or a model, see kinds.anonymous); any other inline body (a component) needs a
+    manifest of its own."""
+    from controller.render.kinds import INLINE
     for a in S.annotations(ctx.schemas, ctx.schemas.kinds[m.kind].file, m.spec):
         if (a.key == "arm" and isinstance(a.value, dict) and a.value.get("convert") in ("arm-id", "asset-reference")
-                and isinstance(a.instance, dict)):
+                and isinstance(a.instance, dict) and a.path[-1:] not in [(k,) for k in INLINE]):
             field = S.dotted(a.path)
             raise ctx.error(m, a.path, "R004", f"{field}: an inline definition is not rendered; define it as its "
                             f"own manifest and refer to it by name (azureml:<name>:<version>)")
