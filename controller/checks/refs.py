@@ -20,6 +20,10 @@ _REGISTRY_URI = re.compile(r"^azureml://registries/([^/]+)/([^/]+)/([^/]+)(?:/(v
 _SHORT = re.compile(r"^azureml:(?!//)([^:@/]+)(?::([^:@/]+)|@([^:@/]+))?$")
 
 
+SERVERLESS = "serverless"
+CURATED_PREFIX = "AzureML-"  # azure-ai-ml's CURATED_ENV_PREFIX
+
+
 @dataclass(frozen=True)
 class Ref:
     """A parsed reference. `name` is None for references no manifest can satisfy (registries,
@@ -63,6 +67,12 @@ def parse(value: str, kind: str) -> Ref | None:
                    (f" ({which[:-1]} {ver})" if which else ""))
     if value.startswith("azureml://"):
         return Ref(kind, None, external=value)
+    if kind == "Compute" and value.removeprefix("azureml:") == SERVERLESS:
+        return None  # serverless compute: Azure ML's own, sent as the literal `serverless`
+    if kind == "Environment" and value.startswith("azureml:" + CURATED_PREFIX):
+        # A curated environment by its short name (with a version or @latest): azure-ai-ml sends
+        # it as written and Azure expands it (OperationOrchestrator.get_asset_arm_id).
+        return None
     m = _SHORT.match(value)
     if m:
         name, version, label = m.groups()

@@ -793,6 +793,21 @@ def client_config(subscription: str | None = None) -> dict[str, str]:
             "clientId": str(uuid.uuid5(NAMESPACE, "deployer-client"))}
 
 
+def latest_reader(state_dir: Path | str) -> Callable[[Mapping[str, str]], str]:
+    """`@latest` of an asset no manifest defines, on the simulation: the highest version the simulated
+    workspace holds; none (a model that only a training run would register, and the simulation runs
+    nothing) stands in as version 1, which the deployment then names."""
+    from controller.manifests.versions import highest
+
+    def read(body: Mapping[str, str]) -> str:
+        container = str(body["container"])
+        prefix = container.lower() + "/versions/"
+        found = [d["id"][len(prefix):] for d in Store(state_dir).documents()
+                 if str(d.get("id", "")).lower().startswith(prefix) and "/" not in d["id"][len(prefix):]]
+        return f"{container}/versions/{highest(found) or '1'}"
+    return read
+
+
 def key_vault_secret(uri: str) -> str:
     """The simulation reaches no Key Vault: a `{key_vault_secret: URI}` stands for a value of its own,
     the same on every run (the simulation keeps only its hash, as it does for every secret)."""

@@ -122,7 +122,8 @@ def open_stack(root: Path, stack: str, graph: Graph, engine: Engine, *, create: 
             from controller.engine import local
             sub = graph.settings.get("subscriptionId")
             build(graph, tree or root, classes=local.classes(sd / "sim", subscription=sub),
-                  client_config=lambda f: local.client_config(sub)[f], secret_reader=local.key_vault_secret)
+                  client_config=lambda f: local.client_config(sub)[f], secret_reader=local.key_vault_secret,
+                  latest_reader=local.latest_reader(sd / "sim"))
         else:
             build(graph, tree or root, provider=azure_provider(graph))
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import yaml
 
-from controller.diagnostics import Diagnostic, error
+from controller.diagnostics import Diagnostic, error, warning
 
 try:  # libyaml is an order of magnitude faster; the pure-Python loader is the fallback
     from yaml import CSafeLoader as _Loader
@@ -86,6 +86,7 @@ class _Builder:
         self.positions = positions
         self.nodes = 0
         self.active: set[int] = set()  # ids of nodes being built: an alias back into one is a cycle
+        self.repeated: list[tuple[yaml.Node, str]] = []  # keys given twice with the same value
 
     def build(self, node: yaml.Node, path: Path_, depth: int) -> Any:
         self.nodes += 1
@@ -126,8 +127,14 @@ class _Builder:
             key = key_node.value
             if key in out:
                 first = self.positions.keys[path + (key,)]
-                raise _Fail("Y002", key_node, f"duplicate key {key!r} (first defined at line {first[0]}); "
-                            "YAML keeps only the last one, so one of them would be silently lost")
+                again = _Builder(self.limits, Positions()).build(value_node, path + (key,), depth + 1)
+                if again == out[key] and type(again) is type(out[key]):
+                    # Harmless (upstream mlops-v2 files have one): nothing is lost, so a warning.
+                    self.repeated.append((key_node, f"key {key!r} is given twice with the same value (first at "
+                                                    f"line {first[0]}); drop one"))
+                    continue
+                raise _Fail("Y002", key_node, f"duplicate key {key!r} (first defined at line {first[0]}) with "
+                            "another value; YAML keeps only the last one, so one of them would be silently lost")
             self.positions.keys[path + (key,)] = _pos(key_node)
             out[key] = self.build(value_node, path + (key,), depth + 1)
         # Merged keys come after explicit ones so that explicit keys keep their own positions.
@@ -193,6 +200,7 @@ def parse(path: str, raw: bytes, limits: Limits = DEFAULT_LIMITS) -> tuple[list[
     if text is None:
         return [], diags
     docs: list[Document] = []
+    warnings: list[Diagnostic] = []
     loader = _Loader(text)
     try:
         index = 0
@@ -203,11 +211,13 @@ def parse(path: str, raw: bytes, limits: Limits = DEFAULT_LIMITS) -> tuple[list[
             node = loader.get_node()
             if node is not None:
                 positions = Positions()
+                builder = _Builder(limits, positions)
                 try:
-                    data = _Builder(limits, positions).build(node, (), 0)
+                    data = builder.build(node, (), 0)
                 except _Fail as fail:
                     line, col = _pos(fail.node) if fail.node is not None else (1, 1)
                     return docs, [error(path, line, col, fail.code, fail.message)]
+                warnings += [warning(path, *_pos(n), "Y002", message) for n, message in builder.repeated]
                 end = node.end_mark.line + (1 if node.end_mark.column else 0)
                 docs.append(Document(path, index, data, positions,
                                      (node.start_mark.line + 1, max(end, node.start_mark.line + 1))))
@@ -225,4 +235,4 @@ def parse(path: str, raw: bytes, limits: Limits = DEFAULT_LIMITS) -> tuple[list[
     docs = [d for d in docs if d.data is not None]
     if not docs:
         return [], [error(path, 1, 1, "Y010", "the file holds no YAML document (it is empty or only comments)")]
-    return docs, []
+    return docs, warnings

@@ -30,6 +30,8 @@ def show(value: Any) -> str:
             return f"(known after apply: {v['resource']}.{v['property']})"
         if k == "$asset":
             return f"(file {v['path']} sha256:{v['sha256'][:12]})"
+        if k == "$latest":
+            return f"(the latest version of {v['kind']} {v['name']} in Azure, read at deploy time)"
         if k == "$clientConfig":
             return f"(the deploying identity's {v})"
     if value is None:

@@ -72,8 +72,10 @@ class Resolver:
 
     def __init__(self, root: Path, created: Mapping[str, pulumi.Resource], config: Callable[[str], pulumi.Config],
                  client_config: Callable[[str], Any] | None = None,
-                 secret_reader: Callable[[str], str] | None = None):
+                 secret_reader: Callable[[str], str] | None = None,
+                 latest_reader: Callable[[Mapping[str, str]], Any] | None = None):
         self.root = root
+        self._read_latest = latest_reader
         self.created = created
         self.config = config
         self._client: Any = None
@@ -93,6 +95,8 @@ class Resolver:
                     return pulumi.FileAsset(str(self.root / body["path"]))
                 if k == "$clientConfig":
                     return self._client_config(body)
+                if k == "$latest":
+                    return self._latest(body)
             return {key: self.value(x) for key, x in v.items()}
         if isinstance(v, list):
             return [self.value(x) for x in v]
@@ -114,6 +118,18 @@ class Resolver:
                 self._read_secret = read
             self._secrets[uri] = pulumi.Output.secret(self._read_secret(uri))
         return self._secrets[uri]
+
+    def _latest(self, body: Mapping[str, str]) -> Any:
+        """The ARM id of an asset's latest version, from its container's `latestVersion` (what
+        azure-ai-ml's `@latest` resolves to, read when the stack deploys)."""
+        if self._read_latest is not None:
+            return self._read_latest(body)
+        from pulumi_azure_native import machinelearningservices as ml
+        parts = body["container"].strip("/").split("/")
+        get = {"Model": ml.get_model_container_output, "Environment": ml.get_environment_container_output,
+               "Data": ml.get_data_container_output, "Component": ml.get_component_container_output}[body["kind"]]
+        found = get(name=parts[-1], resource_group_name=parts[3], workspace_name=parts[7])
+        return found.properties.apply(lambda p: f"{body['container']}/versions/{p.latest_version}")
 
     def _client_config(self, field: str) -> Any:
         if self._client_override is not None:
@@ -138,13 +154,15 @@ def _dig(value: Any, path: list[str]) -> Any:
 def build(graph: Graph, root: Path, *, classes: Callable[[str], Callable[..., Any]] = resource_class,
           provider: pulumi.ProviderResource | None = None,
           client_config: Callable[[str], Any] | None = None,
-          secret_reader: Callable[[str], str] | None = None) -> dict[str, pulumi.Resource]:
+          secret_reader: Callable[[str], str] | None = None,
+          latest_reader: Callable[[Mapping[str, str]], Any] | None = None) -> dict[str, pulumi.Resource]:
     """Register every resource of the graph. `classes` maps a type token to the class to construct
     (the local simulation target swaps in its own); `provider` is the explicit provider to use;
     `client_config` answers {"$clientConfig": ...} markers (default: ask Azure who deploys);
-    `secret_reader` reads a Key Vault secret URI's value (default: Key Vault's data plane)."""
+    `secret_reader` reads a Key Vault secret URI's value (default: Key Vault's data plane);
+    `latest_reader` answers {"$latest": ...} markers (default: the container's latestVersion)."""
     created: dict[str, pulumi.Resource] = {}
-    resolver = Resolver(root, created, lambda ns: pulumi.Config(ns), client_config, secret_reader)
+    resolver = Resolver(root, created, lambda ns: pulumi.Config(ns), client_config, secret_reader, latest_reader)
     for r in order(graph):
         cls = classes(r.type)
         kwargs = {snake(k): resolver.value(v) for k, v in sorted(r.inputs.items())}

@@ -191,8 +191,11 @@ class Context:
         from controller.render import kinds
         return kinds.derived_version(m, self)
 
-    def resolve_ref(self, m: Manifest, kind: str, value: str, spec_path: tuple) -> tuple[str, str | None]:
-        """(ARM id or URI, graph resource it depends on) for a reference string."""
+    def resolve_ref(self, m: Manifest, kind: str, value: str, spec_path: tuple,
+                    deploy_time: bool = False) -> tuple[Any, str | None]:
+        """(ARM id or URI, graph resource it depends on) for a reference string. With `deploy_time`,
+        `@latest` of an asset no manifest defines (a model a pipeline registers) is a {"$latest": ...}
+        marker that the program resolves when it deploys; without, it is an error (R003)."""
         ref = refs.parse(value, kind)
         if ref is None or ref.name is None:
             return value, None  # a URI (registries, other workspaces) passes through
@@ -207,6 +210,9 @@ class Context:
         if ref.kind in VERSIONED:
             if target is not None and version is None:
                 version = self.version_of(target)  # no version, or @latest: the estate's highest
+            if version is None and deploy_time and ref.label == "latest":
+                container = self.child_id(m.workspace or "", ref.kind, ref.name)
+                return {"$latest": {"kind": ref.kind, "name": ref.name, "container": container}}, None
             if version is None:
                 raise self.error(m, spec_path, "R003", f"{S.dotted(spec_path)}: {value!r} names no version and no "
                                  f"manifest here defines {ref.kind} {ref.name!r}, so amlctl cannot tell which "

@@ -9,6 +9,9 @@ Inputs may hold three kinds of markers, all plain JSON:
   {"$output": {"resource": NAME, "property": "identity.principalId"}}  known only after NAME exists
   {"$secret": {"config": "amlctl:openaiKey"}}   a Pulumi secret from stack config, never a value
   {"$asset": {"path": "manifests/src/score/score.py", "sha256": "..."}}  a local file to upload
+  {"$latest": {"kind": "Model", "name": "taxi-model", "container": ARM id}}  the ARM id of the
+      asset's latest version, read at deploy time (`@latest` to an asset no manifest defines, such
+      as a model a training pipeline registers)
 """
 from __future__ import annotations
 
@@ -138,11 +141,11 @@ def canonical(data: Any, indent: int | None = None) -> str:
 
 
 def markers(value: Any, path: tuple = ()) -> Iterator[tuple[tuple, str, Mapping[str, Any]]]:
-    """Every marker in an input value: (path, "$output"|"$secret"|"$asset", body)."""
+    """Every marker in an input value: (path, "$output"|"$secret"|"$asset"|"$latest", body)."""
     if isinstance(value, dict):
         if len(value) == 1:
             (k, v), = value.items()
-            if k in ("$output", "$secret", "$asset"):
+            if k in ("$output", "$secret", "$asset", "$latest"):
                 yield path, k, v
                 return
         for k, v in value.items():

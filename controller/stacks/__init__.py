@@ -102,7 +102,7 @@ def manifest_folders(root: Path) -> list[str]:
         if not STACK_FILE.match(path.name):
             continue
         docs, diags = read_file(path, f"{STACKS_DIR}/{path.name}")
-        config = docs[0].data.get("config") if docs and not diags and isinstance(docs[0].data, dict) else None
+        config = docs[0].data.get("config") if docs and isinstance(docs[0].data, dict) else None
         given = config.get(NS + "manifests") if isinstance(config, dict) else None
         if isinstance(given, list) and all(isinstance(p, str) for p in given):
             folders.update(_folder(p) for p in given)
@@ -117,7 +117,7 @@ def load_stack(path: Path, shown: str, schemas: S.SchemaSet | None = None) -> tu
     schemas = schemas or S.load()
     name = STACK_FILE.match(PurePosixPath(shown).name).group(1)  # type: ignore[union-attr]
     docs, diags = read_file(path, shown)
-    if diags:
+    if any(d.severity is Severity.ERROR for d in diags):
         return None, diags
     if len(docs) != 1:
         return None, [error(shown, 1, 1, "K001", "a stack file holds exactly one YAML document")]
@@ -125,7 +125,7 @@ def load_stack(path: Path, shown: str, schemas: S.SchemaSet | None = None) -> tu
     for p in S.problems(schemas, "stack.schema.json", doc.data):
         line, col = doc.positions.at(p.path, p.at_key)
         diags.append(error(shown, line, col, "K001", p.message, f"stack/{name}"))
-    if diags:
+    if any(d.severity is Severity.ERROR for d in diags):
         return None, diags
     config = doc.data.get("config", {})
     booleans = _pulumi_booleans(schemas)

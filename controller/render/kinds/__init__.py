@@ -50,7 +50,7 @@ def resolve_hook(hook: str, m: Manifest, path: tuple, value: Any, ctx: Context, 
                             "rendered; define it as a manifest of its own and refer to it as "
                             "azureml:<name>:<version>")
         kind = _ref_kind(m, path, ctx)
-        arm_id, dep = ctx.resolve_ref(m, kind, value, path)
+        arm_id, dep = ctx.resolve_ref(m, kind, value, path, deploy_time=m.kind in DEPLOY_TIME_LATEST)
         if dep:
             deps.add(dep)
         return arm_id
@@ -88,6 +88,10 @@ def _inline_model(m: Manifest, ctx: Context, path: tuple, value: Any, deps: set[
     from controller.render.kinds import anonymous
     return anonymous.model(m, ctx, path, value, deps)
 
+
+# Kinds whose references may name `@latest` of an asset no manifest defines: the version is read
+# when they deploy (a deployment of the model a training pipeline registers, as mlops-v2 does).
+DEPLOY_TIME_LATEST = ("OnlineDeployment", "BatchDeployment")
 
 # Fields whose inline definitions amlctl registers as (anonymous) asset versions, as azure-ai-ml does.
 INLINE: dict[str, Callable[..., str]] = {"environment": _inline_environment, "model": _inline_model}

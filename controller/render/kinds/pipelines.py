@@ -25,11 +25,12 @@ from controller import schemas as S
 from controller.checks import refs
 from controller.manifests.model import Manifest
 from controller.render import arm
-from controller.render.context import ML, Context, resource_name, short_hash
+from controller.render.context import APPEND_ONLY, ML, Context, resource_name, short_hash
 from controller.render.graph import canonical
-from controller.render.kinds import renders, scope, workspace_dep
+from controller.render.context import ASSETS_DATASTORE
+from controller.render.kinds import anonymous, code_version, renders, scope, upload, workspace_dep
 
-CACHE_FORMAT = "1"
+CACHE_FORMAT = "2"  # 2: anonymous components of inline steps
 
 
 def cache_dir() -> Path:
@@ -37,10 +38,27 @@ def cache_dir() -> Path:
     return Path(base) / "pipelines"
 
 
-def _resolved_spec(m: Manifest, spec: dict[str, Any], ctx: Context, deps: set[str], file: str) -> dict[str, Any]:
-    """The spec with every reference replaced by the ARM id of what the graph holds."""
+def _resolved_spec(m: Manifest, spec: dict[str, Any], ctx: Context, deps: set[str], file: str,
+                   at: tuple = ()) -> dict[str, Any]:
+    """The spec with every reference replaced by the ARM id of what the graph holds, every local
+    code folder by its code version, every inline environment by its anonymous version, and every
+    local input file or folder by the URI of its upload (as MLClient resolves a job before it
+    submits it). `at` is where the spec sits in the manifest (a Schedule's job overrides)."""
     out = copy.deepcopy(spec)
+    for path, value in _inline_environments(spec):
+        arm_id = anonymous.environment(m, ctx, at + path, value, deps)
+        _set(out, path, "azureml:" + arm_id)
     for a in S.annotations(ctx.schemas, file, spec):
+        if a.key == "path" and isinstance(a.instance, str) and refs.local_path(a.instance) is not None \
+                and a.path[-1] in ("code", "path") and _under_inline_environment(a.path, spec) is False:
+            if a.path[-1] == "code":
+                _set(out, a.path, "azureml:" + code_version(m, a.instance, ctx, deps, at + a.path))
+            else:  # a local input: uploaded content-addressed, like code; the input reads the upload
+                local = ctx.local(m, a.instance)
+                digest = upload(m, local, ctx, deps, at + a.path)
+                deps.add(f"{m.workspace}/datastore/{ASSETS_DATASTORE}")
+                _set(out, a.path, f"azureml://datastores/{ASSETS_DATASTORE}/paths/{digest[:32]}/{local.name}")
+            continue
         if a.key == "ref" and isinstance(a.instance, str):
             value = a.instance
             if a.value == "Component" and refs.local_path(value) is not None:
@@ -57,6 +75,34 @@ def _resolved_spec(m: Manifest, spec: dict[str, Any], ctx: Context, deps: set[st
             deps.add(node)
             _set(out, a.path, "azureml:" + arm_id)
     return out
+
+
+def _inline_environments(spec: Any, path: tuple = ()) -> list[tuple[tuple, dict[str, Any]]]:
+    """(path, body) of every inline environment of a job spec's steps (and of inline components)."""
+    out: list[tuple[tuple, dict[str, Any]]] = []
+    jobs = spec.get("jobs") if isinstance(spec, dict) else None
+    nodes = [(path, spec)] if isinstance(spec, dict) and path == () else []
+    for name, step in sorted((jobs or {}).items()) if isinstance(jobs, dict) else ():
+        if isinstance(step, dict):
+            nodes.append((path + ("jobs", name), step))
+            if isinstance(step.get("component"), dict):
+                nodes.append((path + ("jobs", name, "component"), step["component"]))
+            if isinstance(step.get("trial"), dict):
+                nodes.append((path + ("jobs", name, "trial"), step["trial"]))
+    for where, node in nodes:
+        if isinstance(node.get("environment"), dict):
+            out.append((where + ("environment",), node["environment"]))
+    return out
+
+
+def _under_inline_environment(path: tuple, spec: Any) -> bool:
+    """Whether a spec path lies inside an inline environment (whose own files it renders itself)."""
+    node = spec
+    for i, part in enumerate(path[:-1]):
+        if part == "environment" and isinstance(node, dict) and isinstance(node.get(part), dict):
+            return True
+        node = node.get(part) if isinstance(node, dict) else None
+    return False
 
 
 def _component_file(m: Manifest, value: str, ctx: Context, path: tuple) -> tuple[str, str]:
@@ -78,14 +124,20 @@ def _set(doc: Any, path: tuple, value: Any) -> None:
     doc[path[-1]] = value
 
 
-def compile_pipeline(spec: dict[str, Any], origin: Path, shown: str) -> dict[str, Any]:
-    """The REST body (`properties`) azure-ai-ml builds for a pipeline job spec; cached by content.
+def compile_pipeline(spec: dict[str, Any], origin: Path, shown: str, components: str = "") -> dict[str, Any]:
+    """The REST body (`properties`) azure-ai-ml builds for a job spec; cached by content.
     `origin` is the manifest file (azure-ai-ml's relative_origin); the cache key uses its
     repository-relative path `shown`, so both sides of a plan (one read from a scratch copy of a
-    git revision) share entries."""
+    git revision) share entries.
+
+    Inline steps (a `command`, `code` and `environment` under `jobs.<step>`, or an inline
+    `component:`) are anonymous components, as MLClient registers them before it submits: named
+    `azureml_anonymous`, versioned by azure-ai-ml's own `_get_anonymous_hash()`, and the step's
+    componentId is their ARM id under `components` (the workspace's components collection). Their
+    component versions' bodies come back under `$anonymous` (hash -> ComponentVersion properties)."""
     import importlib.metadata
     version = importlib.metadata.version("azure-ai-ml")
-    key = hashlib.sha256(canonical([CACHE_FORMAT, version, shown, spec]).encode()).hexdigest()
+    key = hashlib.sha256(canonical([CACHE_FORMAT, version, shown, components, spec]).encode()).hexdigest()
     cached = cache_dir() / f"{key}.json"
     if cached.exists():
         try:
@@ -103,10 +155,13 @@ def compile_pipeline(spec: dict[str, Any], origin: Path, shown: str) -> dict[str
             warnings.simplefilter("ignore")
             from azure.ai.ml import load_job
             job = load_job(io.StringIO(yaml.safe_dump(spec, sort_keys=True)), relative_origin=str(origin))
+            anonymous_components = _anonymous_components(job, components)
             body = job._to_rest_object().as_dict()["properties"]
     finally:
         logging.disable(previous)
     body = json.loads(json.dumps(body, default=str))
+    if anonymous_components:
+        body[ANONYMOUS_KEY] = json.loads(json.dumps(anonymous_components, default=str))
     try:
         cached.parent.mkdir(parents=True, exist_ok=True)
         tmp = cached.with_suffix(f".{os.getpid()}.tmp")
@@ -117,15 +172,65 @@ def compile_pipeline(spec: dict[str, Any], origin: Path, shown: str) -> dict[str
     return body
 
 
+ANONYMOUS_KEY = "$anonymous"
+
+
+def _anonymous_components(job: Any, components: str) -> dict[str, Any]:
+    """Replace each inline step's component by the ARM id of its anonymous version (what
+    azure-ai-ml's _resolve_dependencies_for_pipeline_job does through MLClient); the versions."""
+    from azure.ai.ml.entities import Component
+    out: dict[str, Any] = {}
+    for node in (getattr(job, "jobs", None) or {}).values():
+        component = getattr(node, "_component", None)
+        if not isinstance(component, Component) or not component._is_anonymous:
+            continue
+        digest = component._get_anonymous_hash()
+        rest = component._to_rest_object().as_dict()["properties"]
+        rest["componentSpec"]["name"] = anonymous.ANONYMOUS_COMPONENT
+        rest["componentSpec"]["version"] = digest
+        rest["isAnonymous"] = True
+        out[digest] = rest
+        node._component = f"{components}/{anonymous.ANONYMOUS_COMPONENT}/versions/{digest}"
+    return out
+
+
 def _compiled(m: Manifest, spec: dict[str, Any], ctx: Context, deps: set[str], file: str,
               at: tuple = ()) -> dict[str, Any]:
-    resolved = _resolved_spec(m, spec, ctx, deps, file)
+    resolved = _resolved_spec(m, spec, ctx, deps, file, at)
     origin = ctx.root / PurePosixPath(m.path)  # azure-ai-ml resolves relative paths against its parent
+    components = ctx.workspace_id(m.workspace or "") + "/components"
     try:
-        return compile_pipeline(resolved, origin, m.path)
+        body = copy.deepcopy(compile_pipeline(resolved, origin, m.path, components))
     except Exception as e:  # azure-ai-ml's own validation: report it against the manifest
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise ctx.error(m, at, "R010", f"azure-ai-ml cannot compile this pipeline: {first}")
+        raise ctx.error(m, at, "R010", f"azure-ai-ml cannot compile this {m.kind.lower()}: {reason(e)}")
+    for digest, props in sorted(body.pop(ANONYMOUS_KEY, {}).items()):
+        deps.add(_anonymous_component(m, ctx, digest, props, deps))
+    return body
+
+
+def reason(e: Exception) -> str:
+    """azure-ai-ml's own words for why it refuses a spec, on one line: the validation messages
+    with the fields they name (a ValidationError's first line alone says only 'validation failed')."""
+    text = " ".join(str(e).split())
+    return text[:600] + ("..." if len(text) > 600 else "") if text else type(e).__name__
+
+
+def _anonymous_component(m: Manifest, ctx: Context, digest: str, props: dict[str, Any], deps: set[str]) -> str:
+    """An inline step's anonymous component version (append-only; shared by every step and pipeline
+    with the same definition), after the code and environment it names."""
+    ws = workspace_dep(m, ctx)
+    name = anonymous.ANONYMOUS_COMPONENT
+    container = f"{m.workspace}/component/{name}"
+    ctx.add(None, container, ML + "ComponentContainer", {**scope(m, ctx), "name": name,
+                                                         "properties": {"isArchived": False}},
+            depends_on=[ws], label="anonymous components", subject="implicit/anonymous", **APPEND_ONLY)
+    node = f"{container}@{digest}"
+    needs = {d for d in deps if "/code/" in d or "/environment/" in d or "/upload/" in d}
+    ctx.add(m, node, ML + "ComponentVersion", {**scope(m, ctx), "name": name, "version": digest,
+                                               "properties": props},
+            depends_on=needs | {container, ws}, label=f"anonymous component {digest} of {m.subject}",
+            spec_path=("jobs",) if "jobs" in m.spec else (), **APPEND_ONLY)
+    return node
 
 
 def _job(m: Manifest, ctx: Context, body: dict[str, Any], deps: set[str]) -> str:

@@ -1,0 +1,23 @@
+"""Placeholder image-classifier training step for the amlctl test estate (not the upstream code)."""
+import argparse
+
+parser = argparse.ArgumentParser()
+parser.add_argument("--train_images")
+parser.add_argument("--valid_images")
+parser.add_argument("--batch_size")
+parser.add_argument("--num_workers")
+parser.add_argument("--prefetch_factor")
+parser.add_argument("--persistent_workers")
+parser.add_argument("--pin_memory")
+parser.add_argument("--non_blocking")
+parser.add_argument("--model_arch")
+parser.add_argument("--model_arch_pretrained")
+parser.add_argument("--num_epochs")
+parser.add_argument("--learning_rate")
+parser.add_argument("--momentum")
+parser.add_argument("--model_output")
+parser.add_argument("--checkpoints")
+parser.add_argument("--register_model_as")
+parser.add_argument("--enable_profiling")
+parser.add_argument("--multiprocessing_sharing_strategy")
+print("train", vars(parser.parse_args()))
