@@ -81,9 +81,15 @@ def test_the_example_estate_renders_for_both_stacks_without_warnings():
         assert [d.format() for d in r.diagnostics] == []
 
 
+def run_of(graph: dict, pipeline: str = "mlw-credit/pipeline/credit-training"):
+    [run] = [r for name, r in graph.items() if name.startswith(pipeline + "/runs/")]
+    assert run.name == f"{pipeline}/runs/{run.inputs['id']}"  # each run is a resource of its own
+    return run
+
+
 def test_pipeline_run_is_named_by_content_and_scheduled(estate: Path):
     graph = rendered(estate).graph.by_name()
-    run = graph["mlw-credit/pipeline/credit-training/run"]
+    run = run_of(graph)
     schedule = graph["mlw-credit/pipeline/credit-training/schedule"]
     assert run.type.endswith(":Job") and run.retain_on_delete
     assert run.inputs["id"].startswith("credit-training-")
@@ -98,12 +104,12 @@ def test_pipeline_run_is_named_by_content_and_scheduled(estate: Path):
 
 
 def test_unchanged_pipeline_is_the_same_run_and_a_changed_component_is_a_new_one(estate: Path):
-    first = rendered(estate).graph.by_name()["mlw-credit/pipeline/credit-training/run"].inputs["id"]
-    again = rendered(estate).graph.by_name()["mlw-credit/pipeline/credit-training/run"].inputs["id"]
+    first = run_of(rendered(estate).graph.by_name()).inputs["id"]
+    again = run_of(rendered(estate).graph.by_name()).inputs["id"]
     assert first == again
     path = estate / "manifests/components/train.yaml"
     path.write_text(path.read_text().replace('version: "5"', 'version: "6"'))
-    changed = rendered(estate).graph.by_name()["mlw-credit/pipeline/credit-training/run"].inputs["id"]
+    changed = run_of(rendered(estate).graph.by_name()).inputs["id"]
     assert changed != first
 
 
@@ -116,7 +122,7 @@ def test_pipeline_compilations_are_cached_by_content(estate: Path, tmp_path: Pat
     body = json.loads(cached[0].read_text())
     body["displayName"] = "from the cache"
     cached[0].write_text(json.dumps(body))
-    run = rendered(estate).graph.by_name()["mlw-credit/pipeline/credit-training/run"]
+    run = run_of(rendered(estate).graph.by_name())
     assert run.inputs["properties"]["displayName"] == "from the cache"
 
 

@@ -235,7 +235,9 @@ def _anonymous_component(m: Manifest, ctx: Context, digest: str, props: dict[str
 
 def _job(m: Manifest, ctx: Context, body: dict[str, Any], deps: set[str]) -> str:
     name = f"{m.name}-{short_hash(canonical(body), n=10)}"
-    node = f"{resource_name(m)}/run"
+    # Each run its own resource: a changed pipeline is a new run beside the past ones (which leave
+    # the graph kept, never deleted), not a replacement of one resource.
+    node = f"{resource_name(m)}/runs/{name}"
     ctx.add(m, node, ML + "Job", {**scope(m, ctx), "id": name, "properties": body},
             depends_on=deps | {workspace_dep(m, ctx)}, label=f"run {name} of pipeline {m.name}",
             # A run is history: changing or removing the pipeline must not delete past runs.
