@@ -27,6 +27,7 @@ INFERRED = {
     "inferred:connection": "Connection",
     "inferred:registry": "Registry",
     "inferred:serverlessEndpoint": "ServerlessEndpoint",
+    "inferred:commandJob": "Job",
 }
 # az ml kinds amlctl does not manage, by INDEX.tsv's schema_kind. "Schedule" (capital S) is the
 # sdk-2-0 Schedule.json of data-import and model-monitoring schedules, a different schema from

@@ -50,7 +50,7 @@ CASES = [
     ("syntax-bad-indent", {"m/a.yaml": "a:\n  b: 1\n c: 2\n"}, [], "Y001", "m/a.yaml", 3),
     ("syntax-mapping-in-scalar", {"m/a.yaml": "a: b: c\n"}, [], "Y001", "m/a.yaml", 1),
     ("syntax-control-char", {"m/a.yaml": "a: \x07bell\n"}, [], "Y001", "m/a.yaml", 1),
-    ("duplicate-key-top", {"m/a.yaml": CLUSTER + "kind: Compute\n"}, [], "Y002", "m/a.yaml", 9),
+    ("duplicate-key-top", {"m/a.yaml": CLUSTER + "kind: Workspace\n"}, [], "Y002", "m/a.yaml", 9),
     ("duplicate-key-nested", {"m/a.yaml": env("Compute", "cpu", "type: amlcompute\nsize: a_b\nsize: b_c")},
      [], "Y002", "m/a.yaml", 8),
     ("alias-bomb", {"m/a.yaml": BILLION_LAUGHS}, [], "Y003", "m/a.yaml", None),
@@ -77,7 +77,7 @@ CASES = [
     ("document-is-a-list", {"m/a.yaml": "- a\n- b\n"}, [], "S001", "m/a.yaml", 1),
     ("plain-yaml-not-manifest", {"m/a.yaml": "foo: 1\nbar: 2\n"}, [], "S001", "m/a.yaml", 1),
     ("unsupported-azureml-kind", {"m/a.yaml": "$schema: https://azuremlschemas.azureedge.net/latest/"
-                                  "commandJob.schema.json\ncommand: echo\n"}, [], "S002", "m/a.yaml", 1),
+                                  "autoMLJob.schema.json\ntask: classification\n"}, [], "S002", "m/a.yaml", 1),
     ("unknown-envelope-kind", {"m/a.yaml": env("Computer", "x", "type: amlcompute")}, [], "S003", "m/a.yaml", 2),
     ("wrong-api-version", {"m/a.yaml": CLUSTER.replace("amlctl.dev/v1alpha1", "v2")}, [], "S003", "m/a.yaml", 1),
     ("missing-metadata-name", {"m/a.yaml": CLUSTER.replace("  name: cpu\n", "  labels: {}\n")},

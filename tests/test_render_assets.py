@@ -39,7 +39,7 @@ BASE = {**stack(), "manifests/ws.yaml": WORKSPACE}
 
 
 def rendered(root: Path, skip_path_checks: bool = False):
-    report = validate(root=root, cwd=root, skip_path_checks=skip_path_checks)
+    report = validate(root=root, cwd=root, skip_path_checks=skip_path_checks, render=False)
     errors = [d.format() for d in report.diagnostics if d.severity.value == "error"]
     assert not errors, errors
     st = next(s for s in report.stacks if s.name == "dev")
@@ -70,7 +70,7 @@ MODEL_FILES = {"manifests/model.yaml": MODEL, "manifests/model/MLmodel": "flavor
 # -- the example estate ----------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def estate() -> dict:
-    report = validate(root=REPO, cwd=REPO)
+    report = validate(root=REPO, cwd=REPO, render=False)
     st = next(s for s in report.stacks if s.name == "dev")
     out = render(report.overlaid["dev"], st, root=REPO)
     assert out.graph is not None, [d.format() for d in out.diagnostics]

@@ -14,7 +14,7 @@ from controller.validate import validate
 
 
 def rendered(root: Path, stack: str = "dev", commits: dict | None = None):
-    report = validate(root=root, cwd=root)
+    report = validate(root=root, cwd=root, render=False)
     assert report.ok, [d.format() for d in report.diagnostics if d.severity.value == "error"]
     st = next(s for s in report.stacks if s.name == stack)
     return render(report.overlaid[stack], st, root=root, commits=commits or {})
@@ -122,6 +122,7 @@ def test_pipeline_compilations_are_cached_by_content(estate: Path, tmp_path: Pat
     body = json.loads(cached[0].read_text())
     body["displayName"] = "from the cache"
     cached[0].write_text(json.dumps(body))
+    assert len(list((tmp_path / "cache" / "pipelines").glob("*.json"))) == 1  # a second render compiles nothing
     run = run_of(rendered(estate).graph.by_name())
     assert run.inputs["properties"]["displayName"] == "from the cache"
 

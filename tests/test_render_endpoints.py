@@ -100,7 +100,7 @@ def tree(tmp_path: Path, files: dict[str, str], name: str = "repo") -> Path:
 
 
 def rendered(root: Path, allow_errors: bool = False):
-    report = validate(root=root, cwd=root)
+    report = validate(root=root, cwd=root, render=False)
     stack = next(s for s in report.stacks if s.name == "dev")
     out = render(report.overlaid["dev"], stack, root=root)
     if not allow_errors:
@@ -301,14 +301,12 @@ def test_instance_type_change_changes_only_that_deployment(tmp_path: Path) -> No
            {k: v for k, v in a["properties"].items() if k != "instanceType"}
 
 
-def test_inline_model_is_refused_with_a_diagnostic(tmp_path: Path) -> None:
+def test_an_inline_model_is_registered_anonymously(tmp_path: Path) -> None:
     extra = online_deployment("blue", "ep-a").replace("  model: azureml:credit:3\n", "  model:\n    path: model\n")
     out = rendered(tree(tmp_path, {"manifests/endpoints/ep.yaml": online_endpoint("ep-a"),
-                                   "manifests/endpoints/blue.yaml": extra, "manifests/endpoints/model/m.pkl": "x"}),
-                   allow_errors=True)
-    assert out.graph is None
-    assert [(d.code, d.path) for d in out.diagnostics if d.severity.value == "error"] == \
-           [("R004", "manifests/endpoints/blue.yaml")]
+                                   "manifests/endpoints/blue.yaml": extra, "manifests/endpoints/model/m.pkl": "x"}))
+    models = [r for r in out.values() if r.type == ML + "ModelVersion"]
+    assert len(models) == 1 and models[0].inputs["properties"]["isAnonymous"] is True  # see test_inline.py
 
 
 def test_deployment_without_endpoint_name_is_refused(tmp_path: Path) -> None:
@@ -342,7 +340,7 @@ def test_data_collections_are_registered_as_data_assets(tmp_path: Path) -> None:
 def test_example_estate_endpoints() -> None:
     """The example estate's endpoints, rendered with the kinds they stand on (the models and
     environments they reference are left out, so their references are plain ARM ids)."""
-    report = validate(root=REPO, cwd=REPO)
+    report = validate(root=REPO, cwd=REPO, render=False)
     stack = next(s for s in report.stacks if s.name == "prod")
     keep = ("Workspace", "Compute", "OnlineEndpoint", "OnlineDeployment", "BatchEndpoint", "BatchDeployment")
     out = render([m for m in report.overlaid["prod"] if m.kind in keep], stack, root=REPO)

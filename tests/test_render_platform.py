@@ -41,7 +41,7 @@ WORKSPACE = envelope("Workspace", "mlw-test", "location: westeurope\n")
 
 def rendered(tmp_path: Path, files: dict[str, str], stack_name: str = "dev"):
     root = write_tree(tmp_path / "repo", files)
-    report = validate(root=root, cwd=root)
+    report = validate(root=root, cwd=root, render=False)
     errors = [d for d in report.diagnostics if d.severity.value == "error"]
     assert not errors, errors
     st = next(s for s in report.stacks if s.name == stack_name)
@@ -248,7 +248,7 @@ def test_example_estate_prod_protects_workspace_storage_vault_and_registry(tmp_p
     files.update({f"stacks/{p.name}": p.read_text(encoding="utf-8") for p in (REPO / "stacks").glob("Pulumi.*.yaml")})
     files = {k: v for k, v in files.items() if not k.endswith("rbac.yaml")}  # it names an online endpoint
     root = write_tree(tmp_path / "estate", files)
-    report = validate(root=root, cwd=root)
+    report = validate(root=root, cwd=root, render=False)
     for name, expected in (("prod", True), ("dev", False)):
         st = next(s for s in report.stacks if s.name == name)
         g = render(report.overlaid[name], st, root=root).graph.by_name()
@@ -355,7 +355,7 @@ def test_inline_connection_secret_never_reaches_a_graph(tmp_path: Path) -> None:
     value = "sk-live-0123456789abcdef"
     conn = CONNECTION.replace("api_key:\n    secret_config: amlctl:openaiKey", f"api_key: {value}")
     root = write_tree(tmp_path / "repo", {**stack(), "manifests/ws.yaml": WORKSPACE, "manifests/conn.yaml": conn})
-    report = validate(root=root, cwd=root)
+    report = validate(root=root, cwd=root, render=False)
     assert any(d.severity.value == "error" and "api_key" in d.message for d in report.diagnostics)
     # Even rendered regardless of validation, the value is refused, not copied.
     out = render(report.overlaid["dev"], report.stacks[0], root=root)

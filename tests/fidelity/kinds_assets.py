@@ -60,6 +60,8 @@ def _rest(entity: Any, m: Manifest) -> Any:
 
 
 def _version(m: Manifest, graph: dict[str, Resource]) -> Resource | None:
+    if m.version is not None and resource_name(m, m.version) in graph:  # one of several versions
+        return graph[resource_name(m, m.version)]
     prefix = resource_name(m) + "@"
     found = sorted(name for name in graph if name.startswith(prefix))
     return graph[found[0]] if found else None
@@ -87,6 +89,12 @@ def _component(r: Resource) -> dict[str, Any]:
     for key in ("code", "environment"):
         if key in spec:
             spec[key] = _strip_azureml(spec[key])
+    env = spec.get("environment")
+    if isinstance(env, str) and "/environments/CliV2AnonymousEnvironment/versions/" in env:
+        # An inline environment, registered anonymously: azure-ai-ml's body still holds the inline
+        # definition with the name and version MLClient registers it under; compare those.
+        name, _, version = env.rsplit("/", 3)[-3:]
+        spec["environment"] = {"name": "CliV2AnonymousEnvironment", "version": version}
     properties["componentSpec"] = spec
     return {"name": r.inputs["name"], "properties": properties}
 

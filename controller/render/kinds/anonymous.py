@@ -91,14 +91,9 @@ def inline(m: Manifest, kind: str, path: tuple, spec: dict[str, Any], name: str,
 def environment(m: Manifest, ctx: Context, path: tuple, value: dict[str, Any], deps: set[str]) -> str:
     """Register an inline environment anonymously; its ARM id."""
     from controller.render.kinds import assets
+    # A name given inline is not used: azure-ai-ml registers every inline environment anonymously
+    # ("the provided asset name ... will not be used for anonymous registration").
     spec = {k: v for k, v in value.items() if k not in ("name", "version")}
-    if value.get("name"):  # a named inline environment is a version of that environment
-        version = str(value.get("version") or "")
-        target = inline(m, "Environment", path, spec, str(value["name"]), version or "0")
-        if not version:
-            version = ctx.derived(target)
-            target = inline(m, "Environment", path, spec, str(value["name"]), version)
-        return assets.environment_version(target, ctx, deps, anonymous=False)
     probe = inline(m, "Environment", path, spec, ANONYMOUS_ENVIRONMENT, "0")
     props = assets.environment_properties(probe, ctx, set())
     build = spec.get("build") if isinstance(spec.get("build"), dict) else None
@@ -113,16 +108,11 @@ def environment(m: Manifest, ctx: Context, path: tuple, value: dict[str, Any], d
 
 
 def model(m: Manifest, ctx: Context, path: tuple, value: dict[str, Any], deps: set[str]) -> str:
-    """Register an inline model (anonymously when it has no name); its ARM id."""
+    """Register an inline model anonymously (a name given inline is not used, as with azure-ai-ml);
+    its ARM id."""
     from controller.render.kinds import assets
     spec = {k: v for k, v in value.items() if k not in ("name", "version")}
     spec.setdefault("type", "custom_model")
-    if value.get("name"):
-        version = str(value.get("version") or "")
-        target = inline(m, "Model", path, spec, str(value["name"]), version or "0")
-        if not version:
-            target = inline(m, "Model", path, spec, str(value["name"]), ctx.derived(target))
-        return assets.model_version(target, ctx, deps, anonymous=False)
     local = spec.get("path")
     if not isinstance(local, str):
         raise ctx.error(m, path, "R004", f"{'.'.join(map(str, path))}: an inline model needs a path (or a name "

@@ -1,0 +1,245 @@
+"""Standalone jobs (command, sweep and Spark): azure-ai-ml compiles the job YAML, amlctl places the run.
+
+As with pipelines (controller/render/kinds/pipelines.py), azure-ai-ml knows these jobs best, so the
+whole body goes through `load_job(...)`, after amlctl has replaced every reference (compute, data,
+models, the environment) with the ARM id of what the graph holds, and a local `code` folder with the
+code asset it uploads. The REST body is then what `MLClient.jobs.create_or_update` would send: the
+job's `_to_rest_object()` (for command and Spark jobs, of the job the loaded builder stands for,
+as azure-ai-ml's `to_rest_job_object` does), with `codeId` and `environmentId` ARM ids, as MLClient's
+resolution leaves them. Compilations are cached by content, next to the pipelines'.
+
+A job renders as one run named after its content: a changed job is a new run, an unchanged one is
+the same resource (nothing to do), and a run that leaves git stays in Azure (it is history).
+"""
+from __future__ import annotations
+
+import copy
+import hashlib
+import importlib.metadata
+import io
+import json
+import os
+import warnings
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from controller import schemas as S
+from controller.checks import refs
+from controller.manifests.model import Manifest
+from controller.render.context import ML, Context, resource_name, short_hash
+from controller.render.graph import canonical
+from controller.render.kinds import pipelines, renders, resolve_hook, scope, workspace_dep
+
+# Where each job type keeps its code and its environment.
+_CODE = {"command": ("code",), "sweep": ("trial", "code"), "spark": ("code",)}
+_ENVIRONMENT = {"command": ("environment",), "sweep": ("trial", "environment"), "spark": ("environment",)}
+# Spark credentials (x-amlctl-secret in job.schema.json#/$defs/sparkConf) go through azure-ai-ml as
+# this stand-in, and become amlctl's secret marker in the compiled body.
+_SECRET_STAND_IN = "<amlctl secret>"
+
+
+@renders("Job")
+def job(m: Manifest, ctx: Context) -> None:
+    deps: set[str] = set()
+    file = ctx.schemas.kinds["Job"].file
+    spec = copy.deepcopy({k: v for k, v in m.spec.items() if k != "name"})
+    kind = spec.get("type", "command")
+    _environment(m, ctx, spec, deps)
+    _code(m, ctx, spec, deps, kind)
+    _inputs(m, ctx, spec, deps)
+    secrets = _secrets(m, ctx, spec, deps)
+    body = _compiled(m, spec, ctx, deps, file)
+    for key, marker in secrets.items():
+        body.setdefault("conf", {})[key] = marker
+    _run(m, ctx, body, deps)
+
+
+def _get(doc: Any, path: tuple) -> Any:
+    for p in path:
+        if not isinstance(doc, dict) or p not in doc:
+            return None
+        doc = doc[p]
+    return doc
+
+
+def _environment(m: Manifest, ctx: Context, spec: dict[str, Any], deps: set[str]) -> None:
+    """The job's environment as the ARM id of what the graph holds (a registry URI or a curated
+    environment passes through). An Environment manifest's file (`file:../env.yaml`) is that
+    environment's version.
+
+    TODO(inline environments): an inline environment (`environment: {image: ..., conda_file: ...}`)
+    is to become an anonymous environment version; until then it is a render error."""
+    path = _ENVIRONMENT.get(spec.get("type", "command"), ("environment",))
+    value = _get(spec, path)
+    if value is None:
+        return
+    if isinstance(value, dict):
+        raise ctx.error(m, path, "R004", f"{S.dotted(path)}: inline environments in jobs: not rendered yet; "
+                        "define it as an Environment manifest and refer to it as azureml:<name>:<version>")
+    if not isinstance(value, str):
+        return
+    if refs.local_path(value) is not None:  # file:<environment YAML>
+        arm_id, node = _environment_file(m, value, ctx, path)
+    else:
+        arm_id, node = ctx.resolve_ref(m, "Environment", value, path)
+    if node:
+        deps.add(node)
+    if arm_id != value:
+        pipelines._set(spec, path, "azureml:" + arm_id)
+
+
+def _environment_file(m: Manifest, value: str, ctx: Context, path: tuple) -> tuple[str, str]:
+    local = str(ctx.local(m, value))
+    for e in ctx.manifests:
+        if e.kind == "Environment" and e.path == local and e.workspace == m.workspace:
+            version = ctx.version_of(e)
+            return ctx.child_id(e.workspace or "", "Environment", e.name, version), resource_name(e, version)
+    raise ctx.error(m, path, "R004", f"{S.dotted(path)}: {local} is not an Environment manifest of this estate "
+                    "(inline environments in jobs: not rendered yet): put it under the manifests folder so "
+                    "amlctl registers it, or refer to a registered one as azureml:<name>:<version>")
+
+
+def _code(m: Manifest, ctx: Context, spec: dict[str, Any], deps: set[str], kind: str) -> None:
+    """A local code folder: uploaded and registered as a code asset named by its content (as
+    azure-ai-ml does), whose ARM id becomes the job's codeId; `azureml:<name>:<version>` is that
+    code asset's ARM id; a URI (git, registry) passes through."""
+    path = _CODE.get(kind, ("code",))
+    value = _get(spec, path)
+    if not isinstance(value, str):
+        return
+    resolved = resolve_hook("code-id", m, path, value, ctx, deps)
+    if isinstance(resolved, str) and resolved.startswith("/subscriptions/"):
+        pipelines._set(spec, path, "azureml:" + resolved)
+
+
+def _inputs(m: Manifest, ctx: Context, spec: dict[str, Any], deps: set[str]) -> None:
+    """Local input paths (`inputs.<name>.path: ./data`).
+
+    TODO(local inputs): they are to be uploaded as content-addressed assets; until then they are
+    left as written (azure-ai-ml keeps them as the relative path they are, so the run name stays
+    stable, but Azure cannot read them)."""
+    return None
+
+
+def _secrets(m: Manifest, ctx: Context, spec: dict[str, Any], deps: set[str]) -> dict[str, Any]:
+    """Spark configuration credentials ({secret_config: ...} / {key_vault_secret: ...}): replaced by
+    a stand-in for azure-ai-ml, returned as amlctl's secret markers by key."""
+    out: dict[str, Any] = {}
+    for a in S.annotations(ctx.schemas, ctx.schemas.kinds["Job"].file, m.spec):
+        if a.key == "secret" and a.path[:1] == ("conf",) and len(a.path) == 2 and isinstance(a.instance, dict):
+            out[a.path[1]] = resolve_hook("secret", m, a.path, a.instance, ctx, deps)
+            spec["conf"][a.path[1]] = _SECRET_STAND_IN
+    return out
+
+
+# -- azure-ai-ml -----------------------------------------------------------------------------------
+def compile_job(spec: dict[str, Any], origin: Path, shown: str) -> dict[str, Any]:
+    """The REST body (`properties`) azure-ai-ml builds for a command, sweep or Spark job spec, as
+    MLClient submits it; cached by content (see pipelines.compile_pipeline, whose cache it shares).
+
+    pipelines.compile_pipeline calls `load_job(...)._to_rest_object()`, which is right for pipeline
+    and sweep jobs; for command and Spark jobs `load_job` returns a pipeline-node builder, whose
+    `_to_rest_object()` is the node's dict, so the job it stands for (`_to_job()`) is compiled instead,
+    as azure-ai-ml's `to_rest_job_object` does. Its `generate_defaults` (a random name, the working
+    folder as experiment) is left out: a render must not depend on where it runs."""
+    version = importlib.metadata.version("azure-ai-ml")
+    key = hashlib.sha256(canonical([pipelines.CACHE_FORMAT, "job", version, shown, spec]).encode()).hexdigest()
+    cached = pipelines.cache_dir() / f"{key}.json"
+    if cached.exists():
+        try:
+            return json.loads(cached.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            pass  # a torn cache file: compile again
+    import logging
+    import yaml
+    previous = logging.root.manager.disable
+    logging.disable(logging.WARNING)  # azure-ai-ml's "experimental class" notices
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            from azure.ai.ml import load_job
+            loaded = load_job(io.StringIO(yaml.safe_dump(spec, sort_keys=True)), relative_origin=str(origin))
+            entity = loaded._to_job() if hasattr(loaded, "_to_job") else loaded
+            body = entity._to_rest_object().as_dict()["properties"]
+    finally:
+        logging.disable(previous)
+    body = json.loads(json.dumps(body, default=str))
+    try:
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cached.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(canonical(body), encoding="utf-8")
+        tmp.replace(cached)
+    except OSError:
+        pass  # a read-only cache only costs time
+    return body
+
+
+def _compiled(m: Manifest, spec: dict[str, Any], ctx: Context, deps: set[str], file: str) -> dict[str, Any]:
+    resolved = pipelines._resolved_spec(m, spec, ctx, deps, file)
+    origin = ctx.root / PurePosixPath(m.path)
+    try:
+        return compile_job(resolved, origin, m.path)
+    except Exception as e:  # azure-ai-ml's own validation: report it against the manifest
+        raise ctx.error(m, (), "R010", f"azure-ai-ml cannot compile this job: {reason(e)}")
+
+
+def reason(e: Exception) -> str:
+    """azure-ai-ml's own words for why it refused a job. Its schema errors nest JSON reports
+    ("Validation for CommandJobSchema failed: {...}") inside each other; what matters is the
+    innermost field and message, e.g. "identity.resource_id: Unknown field.". Of the alternatives
+    of a union field (an input is a literal or one of several data shapes), the closest one, the
+    one with the fewest complaints, is the one meant."""
+    text = str(e).strip()
+    found: list[str] = []
+    if _report(text, (), found) and found:
+        return "; ".join(sorted(dict.fromkeys(found)))  # sorted: azure-ai-ml's order is a set's
+    return text.splitlines()[0] if text else type(e).__name__
+
+
+def _report(text: str, path: tuple, out: list[str]) -> bool:
+    start = text.find("failed:")
+    brace = text.find("{", start) if start >= 0 else -1
+    if brace < 0:
+        return False
+    try:
+        report, _ = json.JSONDecoder().raw_decode(text[brace:])
+    except ValueError:
+        return False
+    out.extend(_messages(report, path))
+    return True
+
+
+def _messages(node: Any, path: tuple) -> list[str]:
+    where = ".".join(p for p in path if p != "_schema")  # marshmallow's key for whole-object errors
+    out: list[str] = []
+    if isinstance(node, dict) and isinstance(node.get("errors"), list):
+        for err in node["errors"]:
+            if not isinstance(err, dict):
+                continue
+            sub = path + ((str(err["path"]),) if err.get("path") not in (None, "", "*") else ())
+            message = str(err.get("message", ""))
+            if not _report(message, sub, out):
+                first = message.strip().splitlines()[0] if message.strip() else "invalid"
+                shown = ".".join(sub)
+                out.append(f"{shown}: {first}" if shown else first)
+    elif isinstance(node, dict):
+        for k, v in node.items():
+            out += _messages(v, path + (str(k),))
+    elif isinstance(node, list):
+        alternatives = [_messages(v, path) for v in node if isinstance(v, dict)]
+        out += [m for v in node if not isinstance(v, dict) for m in _messages(v, path)]
+        if alternatives:
+            out += min(alternatives, key=len)
+    elif node is not None:
+        out.append(f"{where}: {node}" if where else str(node))
+    return out
+
+
+def _run(m: Manifest, ctx: Context, body: dict[str, Any], deps: set[str]) -> str:
+    """The run: named after the compiled body, kept in Azure when it leaves git (like pipelines._job)."""
+    name = f"{m.name}-{short_hash(canonical(body), n=10)}"
+    node = f"{resource_name(m)}/run"
+    ctx.add(m, node, ML + "Job", {**scope(m, ctx), "id": name, "properties": body},
+            depends_on=deps | {workspace_dep(m, ctx)}, label=f"run {name} of job {m.name}",
+            retain_on_delete=True)
+    return node
