@@ -75,19 +75,27 @@ class Blame:
 
 
 def find(manifests: list[Manifest], target: str) -> Manifest:
-    """KIND/NAME (kind case-insensitive), or KIND/PARENT/NAME for deployments (their endpoint)."""
+    """KIND/NAME (kind case-insensitive), KIND/NAME:VERSION for one version of an asset, or
+    KIND/PARENT/NAME for deployments (their endpoint)."""
     parts = target.split("/")
     if len(parts) not in (2, 3) or not all(parts):
         raise BlameError(f"{target!r}: expected KIND/NAME, e.g. Compute/gpu-cluster "
-                         "(KIND/ENDPOINT/NAME for a deployment)")
+                         "(KIND/NAME:VERSION for an asset version, KIND/ENDPOINT/NAME for a deployment)")
     kind, name = parts[0].lower(), parts[-1]
+    version = None
+    if len(parts) == 2 and ":" in name:
+        name, _, version = name.partition(":")
     hits = [m for m in manifests if m.kind.lower() == kind and m.name == name
-            and (len(parts) == 2 or m.spec.get("endpoint_name") == parts[1])]
+            and (len(parts) == 2 or m.spec.get("endpoint_name") == parts[1])
+            and (version is None or m.version == version)]
     if not hits:
         same_kind = sorted({m.subject for m in manifests if m.kind.lower() == kind})
         hint = f"; {parts[0]} manifests: {', '.join(same_kind)}" if same_kind else \
             f"; kinds: {', '.join(sorted({m.kind for m in manifests}))}"
         raise BlameError(f"no manifest defines {target}{hint}")
+    if len(hits) > 1 and all(m.version is not None for m in hits) and len({m.version for m in hits}) == len(hits):
+        where = ", ".join(f"{parts[0]}/{m.name}:{m.version} ({m.source})" for m in hits)
+        raise BlameError(f"{target} has several versions: name one, {where}")
     if len(hits) > 1:
         where = ", ".join(f"{m.spec.get('endpoint_name', m.workspace)}/{m.name} ({m.source})" for m in hits)
         raise BlameError(f"{target} is ambiguous: {where}; name it as KIND/ENDPOINT/NAME")

@@ -57,7 +57,9 @@ def _resolved_spec(m: Manifest, spec: dict[str, Any], ctx: Context, deps: set[st
                 local = ctx.local(m, a.instance)
                 digest = upload(m, local, ctx, deps, at + a.path)
                 deps.add(f"{m.workspace}/datastore/{ASSETS_DATASTORE}")
-                _set(out, a.path, f"azureml://datastores/{ASSETS_DATASTORE}/paths/{digest[:32]}/{local.name}")
+                folder = (ctx.root / local).is_dir()  # a folder's URI ends in '/', as azure-ai-ml writes it
+                _set(out, a.path, f"azureml://datastores/{ASSETS_DATASTORE}/paths/{digest[:32]}/{local.name}"
+                     + ("/" if folder else ""))
             continue
         if a.key == "ref" and isinstance(a.instance, str):
             value = a.instance
