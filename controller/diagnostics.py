@@ -62,7 +62,7 @@ CODES: dict[str, tuple[str, str]] = {
     "R007": ("path-missing", "A local path that does not exist at render time."),
     "R008": ("unknown-role", "A role that is neither built-in nor a role-definition id."),
     "R009": ("dangling-dependency", "A resource depends on one the graph does not hold (an amlctl bug)."),
-    "R010": ("pipeline-compile", "azure-ai-ml cannot compile the pipeline."),
+    "R010": ("pipeline-compile", "azure-ai-ml cannot compile the pipeline or job (its reason is in the message)."),
     "R011": ("granted-by-azure-ml", "A role assignment Azure ML makes by itself (it would fail on Azure)."),
     # P: planning a change between two revisions
     "P001": ("immutable-version", "The content of an asset version that already exists changed: bump the version."),

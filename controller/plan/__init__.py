@@ -140,7 +140,7 @@ def _created(r: Resource) -> Change:
     if r.type in VERSIONED_TYPES:
         label = "new asset version"
     elif r.type == ML + "Job":
-        label = "new pipeline run"
+        label = "new pipeline run" if r.subject.startswith("Pipeline/") else "new job run"
     elif r.type == ML + "OnlineDeployment":
         label = "new deployment (takes traffic only when the endpoint's traffic names it)"
     elif r.type == "amlctl:azureml:EndpointTraffic":

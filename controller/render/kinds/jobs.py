@@ -1,15 +1,17 @@
 """Standalone jobs (command, sweep and Spark): azure-ai-ml compiles the job YAML, amlctl places the run.
 
 As with pipelines (controller/render/kinds/pipelines.py), azure-ai-ml knows these jobs best, so the
-whole body goes through `load_job(...)`, after amlctl has replaced every reference (compute, data,
-models, the environment) with the ARM id of what the graph holds, and a local `code` folder with the
-code asset it uploads. The REST body is then what `MLClient.jobs.create_or_update` would send: the
-job's `_to_rest_object()` (for command and Spark jobs, of the job the loaded builder stands for,
-as azure-ai-ml's `to_rest_job_object` does), with `codeId` and `environmentId` ARM ids, as MLClient's
-resolution leaves them. Compilations are cached by content, next to the pipelines'.
+whole body goes through `load_job(...)`, after amlctl has resolved what MLClient would resolve before
+it submits: every reference (compute, data, models, the environment) becomes the ARM id of what the
+graph holds, a local `code` folder the code asset amlctl uploads, an inline environment its
+anonymous version, a local input the URI of its upload (pipelines._resolved_spec). The REST body is
+then what `MLClient.jobs.create_or_update` sends: the job's `_to_rest_object()` (for command and
+Spark jobs, of the job the loaded builder stands for, as azure-ai-ml's `to_rest_job_object` does),
+with `codeId` and `environmentId` ARM ids. Compilations are cached by content, beside the pipelines'.
 
-A job renders as one run named after its content: a changed job is a new run, an unchanged one is
-the same resource (nothing to do), and a run that leaves git stays in Azure (it is history).
+Each run is a resource of its own, named after its content (as pipelines' runs are): a changed job
+is a new run beside the kept ones, an unchanged one is the same resource (nothing to do), and a run
+that leaves the graph stays in Azure (it is history).
 """
 from __future__ import annotations
 
@@ -28,7 +30,7 @@ from controller.checks import refs
 from controller.manifests.model import Manifest
 from controller.render.context import ML, Context, resource_name, short_hash
 from controller.render.graph import canonical
-from controller.render.kinds import pipelines, renders, resolve_hook, scope, workspace_dep
+from controller.render.kinds import anonymous, pipelines, renders, resolve_hook, scope, workspace_dep
 
 # Where each job type keeps its code and its environment.
 _CODE = {"command": ("code",), "sweep": ("trial", "code"), "spark": ("code",)}
@@ -36,6 +38,19 @@ _ENVIRONMENT = {"command": ("environment",), "sweep": ("trial", "environment"), 
 # Spark credentials (x-amlctl-secret in job.schema.json#/$defs/sparkConf) go through azure-ai-ml as
 # this stand-in, and become amlctl's secret marker in the compiled body.
 _SECRET_STAND_IN = "<amlctl secret>"
+# Fields azure-ai-ml sends that the Job of pulumi-azure-native (REST API 2025-12-01, the version the
+# program deploys with) has no property for: the provider would drop them, and the run would not be
+# what the manifest says. Manifest paths, by job type.
+PROVIDER_API = "2025-12-01"
+_UNDEPLOYABLE = {
+    "command": (("parent_job_name",), ("queue_settings", "priority"), ("resources", "locations"),
+                ("resources", "max_instance_count")),
+    "sweep": (("resources",), ("queue_settings", "priority"), ("trial", "resources", "locations"),
+              ("trial", "resources", "max_instance_count")),
+    "spark": (),
+}
+# Distributions the provider's Job knows (its union has no Ray member).
+_DISTRIBUTIONS = {"mpi", "pytorch", "tensorflow"}
 
 
 @renders("Job")
@@ -44,13 +59,19 @@ def job(m: Manifest, ctx: Context) -> None:
     file = ctx.schemas.kinds["Job"].file
     spec = copy.deepcopy({k: v for k, v in m.spec.items() if k != "name"})
     kind = spec.get("type", "command")
+    if not _deployable(m, ctx, kind):
+        return
     _environment(m, ctx, spec, deps)
     _code(m, ctx, spec, deps, kind)
-    _inputs(m, ctx, spec, deps)
     secrets = _secrets(m, ctx, spec, deps)
     body = _compiled(m, spec, ctx, deps, file)
     for key, marker in secrets.items():
         body.setdefault("conf", {})[key] = marker
+    if kind == "sweep" and "resources" not in m.spec:
+        # azure-ai-ml copies trial.resources up to the sweep (a wire-level stand-in for a field the
+        # 2025-12-01 SweepJob dropped); the provider's SweepJob has no such property, and the trial
+        # keeps its own.
+        body.pop("resources", None)
     _run(m, ctx, body, deps)
 
 
@@ -62,23 +83,39 @@ def _get(doc: Any, path: tuple) -> Any:
     return doc
 
 
-def _environment(m: Manifest, ctx: Context, spec: dict[str, Any], deps: set[str]) -> None:
-    """The job's environment as the ARM id of what the graph holds (a registry URI or a curated
-    environment passes through). An Environment manifest's file (`file:../env.yaml`) is that
-    environment's version.
+def _deployable(m: Manifest, ctx: Context, kind: str) -> bool:
+    """Whether every field of the job reaches Azure through the provider; each one that would not
+    is an error (R001) at its line: amlctl does not run something other than the manifest says."""
+    provider = f"the Job of pulumi-azure-native (Azure ML REST API {PROVIDER_API})"
+    found = [(path, f"{provider} has no such property, so Azure would never see it; remove it")
+             for path in _UNDEPLOYABLE.get(kind, ()) if _get(m.spec, path) is not None]
+    for path in (("distribution",), ("trial", "distribution")):
+        dist = _get(m.spec, path)
+        if isinstance(dist, dict) and dist.get("type") not in _DISTRIBUTIONS:
+            found.append((path + ("type",), f"{provider} takes only {', '.join(sorted(_DISTRIBUTIONS))} "
+                          "distributions"))
+    for name, output in sorted((m.spec.get("outputs") or {}).items()):
+        if isinstance(output, dict) and output.get("version") is not None:
+            found.append((("outputs", name, "version"), f"{provider} has no version for job outputs; remove it"))
+    for path, why in found:
+        ctx.diagnostics.append(ctx.error(m, path, "R001", f"{S.dotted(path)}: not rendered: {why}").diagnostic)
+    return not found
 
-    TODO(inline environments): an inline environment (`environment: {image: ..., conda_file: ...}`)
-    is to become an anonymous environment version; until then it is a render error."""
+
+def _environment(m: Manifest, ctx: Context, spec: dict[str, Any], deps: set[str]) -> None:
+    """The job's (or the sweep trial's) environment as the ARM id of what the graph holds: an
+    Environment manifest (by reference, or by its file, `file:../env.yaml`), or, for an inline
+    environment (`environment: {image: ..., conda_file: ...}`), its anonymous version, registered as
+    azure-ai-ml registers it (controller.render.kinds.anonymous). A registry URI or a curated
+    environment passes through, as azure-ai-ml sends it."""
     path = _ENVIRONMENT.get(spec.get("type", "command"), ("environment",))
     value = _get(spec, path)
-    if value is None:
-        return
     if isinstance(value, dict):
-        raise ctx.error(m, path, "R004", f"{S.dotted(path)}: inline environments in jobs: not rendered yet; "
-                        "define it as an Environment manifest and refer to it as azureml:<name>:<version>")
+        pipelines._set(spec, path, "azureml:" + anonymous.environment(m, ctx, path, value, deps))
+        return
     if not isinstance(value, str):
         return
-    if refs.local_path(value) is not None:  # file:<environment YAML>
+    if refs.parse(value, "Environment") is None and refs.local_path(value) is not None:  # its YAML file
         arm_id, node = _environment_file(m, value, ctx, path)
     else:
         arm_id, node = ctx.resolve_ref(m, "Environment", value, path)
@@ -94,9 +131,9 @@ def _environment_file(m: Manifest, value: str, ctx: Context, path: tuple) -> tup
         if e.kind == "Environment" and e.path == local and e.workspace == m.workspace:
             version = ctx.version_of(e)
             return ctx.child_id(e.workspace or "", "Environment", e.name, version), resource_name(e, version)
-    raise ctx.error(m, path, "R004", f"{S.dotted(path)}: {local} is not an Environment manifest of this estate "
-                    "(inline environments in jobs: not rendered yet): put it under the manifests folder so "
-                    "amlctl registers it, or refer to a registered one as azureml:<name>:<version>")
+    raise ctx.error(m, path, "R004", f"{S.dotted(path)}: {local} is not an Environment manifest of this estate: "
+                    "put it under the manifests folder so amlctl registers it, write the environment inline, "
+                    "or refer to a registered one as azureml:<name>:<version>")
 
 
 def _code(m: Manifest, ctx: Context, spec: dict[str, Any], deps: set[str], kind: str) -> None:
@@ -110,15 +147,6 @@ def _code(m: Manifest, ctx: Context, spec: dict[str, Any], deps: set[str], kind:
     resolved = resolve_hook("code-id", m, path, value, ctx, deps)
     if isinstance(resolved, str) and resolved.startswith("/subscriptions/"):
         pipelines._set(spec, path, "azureml:" + resolved)
-
-
-def _inputs(m: Manifest, ctx: Context, spec: dict[str, Any], deps: set[str]) -> None:
-    """Local input paths (`inputs.<name>.path: ./data`).
-
-    TODO(local inputs): they are to be uploaded as content-addressed assets; until then they are
-    left as written (azure-ai-ml keeps them as the relative path they are, so the run name stays
-    stable, but Azure cannot read them)."""
-    return None
 
 
 def _secrets(m: Manifest, ctx: Context, spec: dict[str, Any], deps: set[str]) -> dict[str, Any]:
@@ -193,7 +221,7 @@ def reason(e: Exception) -> str:
     found: list[str] = []
     if _report(text, (), found) and found:
         return "; ".join(sorted(dict.fromkeys(found)))  # sorted: azure-ai-ml's order is a set's
-    return text.splitlines()[0] if text else type(e).__name__
+    return pipelines.reason(e)
 
 
 def _report(text: str, path: tuple, out: list[str]) -> bool:
@@ -236,10 +264,12 @@ def _messages(node: Any, path: tuple) -> list[str]:
 
 
 def _run(m: Manifest, ctx: Context, body: dict[str, Any], deps: set[str]) -> str:
-    """The run: named after the compiled body, kept in Azure when it leaves git (like pipelines._job)."""
+    """The run, named after the compiled body; a resource of its own, kept in Azure when it leaves
+    the graph (as pipelines._job does)."""
     name = f"{m.name}-{short_hash(canonical(body), n=10)}"
-    node = f"{resource_name(m)}/run"
+    node = f"{resource_name(m)}/runs/{name}"
     ctx.add(m, node, ML + "Job", {**scope(m, ctx), "id": name, "properties": body},
             depends_on=deps | {workspace_dep(m, ctx)}, label=f"run {name} of job {m.name}",
+            # A run is history: changing or removing the job must not delete past runs.
             retain_on_delete=True)
     return node
