@@ -183,6 +183,9 @@ CASES = [
                            .replace("  workspace_placeholder: 1\n", "").replace("  name: m\n",
                                                                                  f"  name: m\n  workspace: {WS}\n"),
                            "manifests/w.bin": "w"}, "R006"),
+    ("R001-additional-includes", {"manifests/c.yml": COMPONENT.format(env="azureml:AzureML-minimal:1")
+                                  + "code: ../src\nadditional_includes: [../shared]\n", "src/prep.py": "x = 1\n",
+                                  "shared/util.py": "y = 2\n"}, "R001"),
     ("R010-azure-ai-ml", {"manifests/p.yml": "$schema: https://azuremlschemas.azureedge.net/latest/pipelineJob."
                           "schema.json\ntype: pipeline\njobs:\n  a:\n    type: command\n    command: echo hi\n"
                           "    environment: azureml:AzureML-sklearn-1.0-ubuntu20.04-py38-cpu:1\n"
