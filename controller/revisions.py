@@ -15,6 +15,7 @@ from typing import Iterator
 
 from controller import gitrev
 from controller import plan as P
+from controller.plan import archive
 from controller.diagnostics import Diagnostic, Severity, error
 from controller.render import Rendered, render
 from controller.render.graph import Graph
@@ -170,7 +171,8 @@ def plan_revisions(root: Path, stack: str, *, base: str | None = None, head: str
                                 f"stack {stack!r} ({len(msgs)} error(s), first: {first}); pass --base to pick "
                                 "another")]
         base_graph, base_label = base_side.graph, base_side.label
-    result = P.diff(base_graph, head_side.graph, base_label=base_label, head_label=head_side.label)
+    head_graph = archive.carry(base_graph, head_side.graph)  # superseded versions, archived (a stack setting)
+    result = P.diff(base_graph, head_graph, base_label=base_label, head_label=head_side.label)
     result.diagnostics = sorted(set(result.diagnostics) | set(head_side.diagnostics))
     return result, result.diagnostics
 

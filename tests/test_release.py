@@ -80,3 +80,25 @@ def test_a_production_release_needs_no_delete_and_keeps_the_old_versions(estate:
         assert any(i.endswith(version) for i in after), version
     assert old_code <= after  # the superseded code version is still there
     assert len({i for i in after if "/codes/" in i and "/versions/" in i}) > len(old_code)
+
+
+def test_a_stack_that_archives_superseded_versions_keeps_them_archived(estate: Path):
+    stack = estate / "stacks/Pulumi.local.yaml"
+    stack.write_text(stack.read_text().replace("  amlctl:production: true\n",
+                                               "  amlctl:production: true\n  amlctl:supersededVersions: archive\n"))
+    git(estate, "commit", "-qam", "local archives superseded versions")
+    assert amlctl("apply", "--stack", "local", "--yes", cwd=estate).code == 0
+    edit(estate, "manifests/environments/score-env.yaml", 'version: "2"', 'version: "3"')
+    for rel in ("manifests/endpoints/online-blue.yaml", "manifests/endpoints/online-green.yaml"):
+        edit(estate, rel, "azureml:credit-score-env:2", "azureml:credit-score-env:3")
+    git(estate, "commit", "-qam", "environment 3")
+    plan = amlctl("plan", "--stack", "local", "--base", "HEAD~1", "--output", "json", cwd=estate).json()
+    [archived] = [c for c in plan["changes"] if c["name"] == "mlw-credit/environment/credit-score-env@2"]
+    assert archived["action"] == "update" and archived["label"].startswith("archived")
+    assert [p["path"] for p in archived["properties"]] == ["properties.isArchived"]
+    assert amlctl("apply", "--stack", "local", "--yes", cwd=estate).code == 0
+    doc = next(json.loads(f.read_text()) for f in (estate / ".amlctl/local/sim").rglob("2.json")
+               if "/environments/credit-score-env/versions/2" in json.loads(f.read_text()).get("id", ""))
+    assert doc["properties"]["properties"]["isArchived"] is True
+    again = amlctl("apply", "--stack", "local", "--yes", cwd=estate)  # stays archived: nothing to do
+    assert again.code == 0 and "engine was not started" in again.out

@@ -23,6 +23,7 @@ from typing import Any, Callable, Iterator, Protocol
 from controller import gitrev
 from controller import plan as P
 from controller.engine.binary import Engine, find_engine
+from controller.plan import archive
 from controller.render.graph import Graph, markers
 from controller.revisions import render_stack
 
@@ -188,7 +189,8 @@ def _rendered(root: Path, stack: str):
     if side.graph is None:
         problems = "\n".join(d.format() for d in side.diagnostics if d.severity.value == "error")
         raise Refused(f"the manifests do not render for stack {stack}:\n{problems}")
-    return side
+    # Versions superseded since the last apply stay, archived, when the stack says so.
+    return replace(side, graph=archive.carry(last_applied(root, stack), side.graph))
 
 
 def preview(root: Path, stack: str, report: Reporter | None = None) -> Outcome:
@@ -352,7 +354,7 @@ def drift(root: Path, stack: str, *, fix: bool = False, report: Reporter | None 
                 side = render_tree(root, tree, stack, applied)
                 if side.graph is None:
                     raise Refused(f"the revision last applied to {stack} ({applied[:12]}) does not render here")
-                graph = side.graph
+                graph = archive.carry(last_applied(root, stack), side.graph)
                 st = open_stack(root, stack, graph, engine, create=False, tree=tree)
                 report.notice(f"comparing stack {stack} with commit {applied[:12]}, the one its last update applied")
         compared = applied if tree != root else None

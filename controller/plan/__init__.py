@@ -13,6 +13,7 @@ from typing import Any, Mapping
 
 from controller import rbac
 from controller.diagnostics import Diagnostic, Severity
+from controller.plan import archive
 from controller.plan.immutable import VERSIONED_TYPES, forces_replace
 from controller.render.graph import Graph, Resource, canonical, type_name
 
@@ -199,7 +200,10 @@ def _changed(old: Resource, new: Resource, plan: Plan) -> Change | None:
         else:
             label = "destructive replace"
         return Change(REPLACE, new.name, new.type, new.subject, _src(new), label, props, old.protect, new.label)
-    if new.type == "amlctl:azureml:EndpointTraffic":
+    if new.type in VERSIONED_TYPES + archive.CONTAINER_TYPES and [p.path for p in props] == ["properties.isArchived"]:
+        label = archive.ARCHIVED_LABEL if (new.inputs.get("properties") or {}).get("isArchived") else \
+            "restored (no longer archived)"
+    elif new.type == "amlctl:azureml:EndpointTraffic":
         label = "traffic shift"
     elif new.type == ML + "Schedule":
         label = "schedule updated (next runs use the new definition)"

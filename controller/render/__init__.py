@@ -52,8 +52,8 @@ def render(manifests: list[Manifest], stack: Stack, *, root: Path, commits: Mapp
     diagnostics += _dangling(ctx.resources.values(), stack)
     if any(d.severity is Severity.ERROR for d in diagnostics):
         return Rendered(None, diagnostics)
-    settings = {k: stack.settings[k] for k in ("target", "subscriptionId", "resourceGroup", "location")
-                if k in stack.settings}
+    settings = {k: stack.settings[k] for k in ("target", "subscriptionId", "resourceGroup", "location",
+                                               "supersededVersions") if k in stack.settings}
     return Rendered(Graph(stack.name, tuple(ctx.resources.values()), settings), diagnostics)
 
 
