@@ -720,7 +720,7 @@ def test_azure_pipelines_plan_threads_of_stacks_no_longer_changed_say_so(tmp_pat
 # -- drift: one issue (GitHub) or work item (Azure Boards) per drifted stack, found again by title ------
 def drift_report():
     """What `amlctl drift` reports for a scaled cluster and a rotated key, in its own formats."""
-    from controller.engine.operations import Drift, Drifted
+    from controller.engine.drift import Drift, Drifted
     from controller.plan import PropertyChange
     secret = {"$secret": {"config": "amlctl:openaiKey"}}
     return Drift("dev", "89abcdef0123456789abcdef0123456789abcdef", (

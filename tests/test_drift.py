@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pulumi.automation import events as ev
 
-from controller.engine.operations import _refresh_preview
+from controller.engine.drift import _refresh_preview
 from controller.render.graph import Graph, Resource
 
 COMPUTE = "azure-native:machinelearningservices:Compute"

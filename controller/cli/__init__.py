@@ -267,10 +267,10 @@ def drift_cmd(stack: str, fix: bool, fmt: str) -> None:
     (0 after a successful --fix), 1 on error."""
     from controller.cli import drift as report_
     from controller.cli.progress import Progress, describe
-    from controller.engine import operations
+    from controller.engine import drift
 
     with Progress() as progress:
-        report = _engine_call(operations.drift, _repo_root(), stack, fix=fix, report=progress)
+        report = _engine_call(drift.drift, _repo_root(), stack, fix=fix, report=progress)
     click.echo({"json": report_.as_json, "markdown": report_.markdown}.get(fmt, report_.text)(report))
     if report.fixed is not None and fmt == "text":
         click.echo(f"fixed: {describe(report.fixed.changes)}")

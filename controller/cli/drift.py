@@ -9,7 +9,7 @@ import json
 from typing import Any
 
 from controller.cli.progress import describe
-from controller.engine.operations import Drift, Drifted
+from controller.engine.drift import Drift, Drifted
 from controller.plan.output import show
 from controller.render.graph import type_name
 
