@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
+from controller import schemas as S
 from controller.checks import refs
 from controller.manifests.model import Manifest
 from controller.render import arm
@@ -126,7 +127,8 @@ def storage_of(m: Manifest, ctx: Context, path: tuple) -> tuple[str, str, str | 
     from controller.render.kinds import workspace
     ws = ctx.workspaces.get(m.workspace or "")
     if ws is None:
-        raise ctx.error(m, path, "R006", f"a local path needs the storage account of workspace {m.workspace!r}, "
+        raise ctx.error(m, path, "R006", f"{S.dotted(path)}: a local path needs the storage account of workspace "
+                        f"{m.workspace!r}, "
                         "and no Workspace manifest here defines it (add one; storage_account: <ARM id> adopts "
                         "an existing account)")
     account, group = workspace.storage_account(ws, ctx)
@@ -138,7 +140,7 @@ def upload(m: Manifest, local, ctx: Context, deps: set[str], path: tuple) -> str
     (so unchanged content is a no-op and changed content is a new prefix). Returns the hash."""
     full = ctx.root / str(local)
     if not full.exists() and not ctx.allow_missing_files:
-        raise ctx.error(m, path, "R007", f"{local} does not exist")
+        raise ctx.error(m, path, "R007", f"{S.dotted(path)}: {local} does not exist")
     account, group, container = storage_of(m, ctx, path)
     digest = ctx.content_hash(local)
     prefix = f"{digest[:32]}/{local.name}"

@@ -337,7 +337,7 @@ def component(m: Manifest, ctx: Context) -> None:
 def _pipeline_jobs(m: Manifest, ctx: Context, deps: set[str]) -> dict[str, Any]:
     """A pipeline component's steps, compiled by azure-ai-ml after amlctl has replaced every
     reference with `azureml:<ARM id>` of what the graph holds (as a pipeline job's steps are)."""
-    from controller.render.kinds import pipelines
+    from controller.render.kinds import pipelines, refusal
     resolved = copy.deepcopy(dict(m.spec))
     for a in S.annotations(ctx.schemas, ctx.schemas.kinds["Component"].file, m.spec):
         if a.key != "ref" or not isinstance(a.instance, str):
@@ -356,8 +356,8 @@ def _pipeline_jobs(m: Manifest, ctx: Context, deps: set[str]) -> dict[str, Any]:
     try:  # azure-ai-ml resolves local paths against the parent of `relative_origin`: the file's folder
         return compile_component(resolved, str(ctx.root / PurePosixPath(m.path))).get("jobs", {})
     except Exception as e:  # azure-ai-ml's own validation: report it against the manifest
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise ctx.error(m, ("jobs",), "R010", f"azure-ai-ml cannot compile this pipeline component: {first}")
+        raise ctx.error(m, ("jobs",), "R010", f"azure-ai-ml cannot compile this pipeline component: "
+                        f"{refusal.reason(e)}")
 
 
 def compile_component(spec: dict[str, Any], origin: str) -> dict[str, Any]:

@@ -30,7 +30,7 @@ from controller.checks import refs
 from controller.manifests.model import Manifest
 from controller.render.context import ML, Context, resource_name, short_hash
 from controller.render.graph import canonical
-from controller.render.kinds import anonymous, pipelines, renders, resolve_hook, scope, workspace_dep
+from controller.render.kinds import anonymous, pipelines, refusal, renders, resolve_hook, scope, workspace_dep
 
 # Where each job type keeps its code and its environment.
 _CODE = {"command": ("code",), "sweep": ("trial", "code"), "spark": ("code",)}
@@ -208,59 +208,7 @@ def _compiled(m: Manifest, spec: dict[str, Any], ctx: Context, deps: set[str], f
     try:
         return compile_job(resolved, origin, m.path)
     except Exception as e:  # azure-ai-ml's own validation: report it against the manifest
-        raise ctx.error(m, (), "R010", f"azure-ai-ml cannot compile this job: {reason(e)}")
-
-
-def reason(e: Exception) -> str:
-    """azure-ai-ml's own words for why it refused a job. Its schema errors nest JSON reports
-    ("Validation for CommandJobSchema failed: {...}") inside each other; what matters is the
-    innermost field and message, e.g. "identity.resource_id: Unknown field.". Of the alternatives
-    of a union field (an input is a literal or one of several data shapes), the closest one, the
-    one with the fewest complaints, is the one meant."""
-    text = str(e).strip()
-    found: list[str] = []
-    if _report(text, (), found) and found:
-        return "; ".join(sorted(dict.fromkeys(found)))  # sorted: azure-ai-ml's order is a set's
-    return pipelines.reason(e)
-
-
-def _report(text: str, path: tuple, out: list[str]) -> bool:
-    start = text.find("failed:")
-    brace = text.find("{", start) if start >= 0 else -1
-    if brace < 0:
-        return False
-    try:
-        report, _ = json.JSONDecoder().raw_decode(text[brace:])
-    except ValueError:
-        return False
-    out.extend(_messages(report, path))
-    return True
-
-
-def _messages(node: Any, path: tuple) -> list[str]:
-    where = ".".join(p for p in path if p != "_schema")  # marshmallow's key for whole-object errors
-    out: list[str] = []
-    if isinstance(node, dict) and isinstance(node.get("errors"), list):
-        for err in node["errors"]:
-            if not isinstance(err, dict):
-                continue
-            sub = path + ((str(err["path"]),) if err.get("path") not in (None, "", "*") else ())
-            message = str(err.get("message", ""))
-            if not _report(message, sub, out):
-                first = message.strip().splitlines()[0] if message.strip() else "invalid"
-                shown = ".".join(sub)
-                out.append(f"{shown}: {first}" if shown else first)
-    elif isinstance(node, dict):
-        for k, v in node.items():
-            out += _messages(v, path + (str(k),))
-    elif isinstance(node, list):
-        alternatives = [_messages(v, path) for v in node if isinstance(v, dict)]
-        out += [m for v in node if not isinstance(v, dict) for m in _messages(v, path)]
-        if alternatives:
-            out += min(alternatives, key=len)
-    elif node is not None:
-        out.append(f"{where}: {node}" if where else str(node))
-    return out
+        raise ctx.error(m, (), "R010", f"azure-ai-ml cannot compile this job: {refusal.reason(e)}")
 
 
 def _run(m: Manifest, ctx: Context, body: dict[str, Any], deps: set[str]) -> str:

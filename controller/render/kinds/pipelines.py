@@ -28,7 +28,7 @@ from controller.render import arm
 from controller.render.context import APPEND_ONLY, ML, Context, resource_name, short_hash
 from controller.render.graph import canonical
 from controller.render.context import ASSETS_DATASTORE
-from controller.render.kinds import anonymous, code_version, renders, scope, upload, workspace_dep
+from controller.render.kinds import anonymous, code_version, refusal, renders, scope, upload, workspace_dep
 
 CACHE_FORMAT = "2"  # 2: anonymous components of inline steps
 
@@ -204,17 +204,10 @@ def _compiled(m: Manifest, spec: dict[str, Any], ctx: Context, deps: set[str], f
     try:
         body = copy.deepcopy(compile_pipeline(resolved, origin, m.path, components))
     except Exception as e:  # azure-ai-ml's own validation: report it against the manifest
-        raise ctx.error(m, at, "R010", f"azure-ai-ml cannot compile this {m.kind.lower()}: {reason(e)}")
+        raise ctx.error(m, at, "R010", f"azure-ai-ml cannot compile this {m.kind.lower()}: {refusal.reason(e)}")
     for digest, props in sorted(body.pop(ANONYMOUS_KEY, {}).items()):
         deps.add(_anonymous_component(m, ctx, digest, props, deps))
     return body
-
-
-def reason(e: Exception) -> str:
-    """azure-ai-ml's own words for why it refuses a spec, on one line: the validation messages
-    with the fields they name (a ValidationError's first line alone says only 'validation failed')."""
-    text = " ".join(str(e).split())
-    return text[:600] + ("..." if len(text) > 600 else "") if text else type(e).__name__
 
 
 def _anonymous_component(m: Manifest, ctx: Context, digest: str, props: dict[str, Any], deps: set[str]) -> str:
