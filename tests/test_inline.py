@@ -209,3 +209,25 @@ def test_validate_reports_what_render_rejects(tmp_path: Path, name: str, files: 
     if code == "R010":
         # azure-ai-ml's own reason, not only "cannot compile"
         assert "Failed to find top level definition for input binding" in found.message
+
+
+def test_an_inline_build_environment_is_versioned_by_its_context_as_azure_ai_ml_does(tmp_path: Path):
+    deployment = DEPLOYMENT.replace("""environment:
+  image: mcr.microsoft.com/azureml/minimal-ubuntu22.04-py39-cpu-inference:latest
+  conda_file: ../env/conda.yml
+""", """environment:
+  build:
+    path: ../docker
+""").format(model="azureml:taxi-model@latest")
+    root = estate(tmp_path, {"manifests/ep.yml": ENDPOINT, "manifests/blue.yml": deployment, "src/score.py": "x = 1\n",
+                             "docker/Dockerfile": "FROM python:3.11\n", "docker/requirements.txt": "pandas\n"})
+    g = graph(root)
+    [env] = [r for r in g.values() if r.type == ML + "EnvironmentVersion"]
+    from azure.ai.ml.entities import BuildContext, Environment
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        theirs = Environment(build=BuildContext(path=str(root / "docker")), is_anonymous=True)
+    assert (env.inputs["name"], env.inputs["version"]) == (theirs.name, theirs.version)
+    assert env.inputs["properties"]["build"]["contextUri"].startswith("https://")
+    assert any(r.type == "azure-native:storage:Blob" and r.inputs["blobName"].endswith("/docker/Dockerfile")
+               for r in g.values())
