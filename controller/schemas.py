@@ -65,6 +65,7 @@ class SchemaSet:
             (doc["$id"], referencing.Resource.from_contents(doc)) for doc in self.documents.values()
         )
         self._validators: dict[str, jsonschema.protocols.Validator] = {}
+        self._resolved: dict[tuple[str, str], tuple[dict[str, Any], str]] = {}
         self._fast: dict[str, Any] = {}
         self._fast_registry: Any = None
         self.kinds: dict[str, KindInfo] = {}
@@ -105,7 +106,15 @@ class SchemaSet:
 
     def resolve(self, ref: str, base: str) -> tuple[dict[str, Any], str]:
         """Resolve a $ref relative to the schema document at `base`; returns (subschema, the base
-        URI of the document it lives in, against which its own $refs resolve)."""
+        URI of the document it lives in, against which its own $refs resolve). Memoised: the
+        annotation walk resolves the same few refs for every document."""
+        key = (ref, base)
+        found = self._resolved.get(key)
+        if found is None:
+            found = self._resolved[key] = self._resolve(ref, base)
+        return found
+
+    def _resolve(self, ref: str, base: str) -> tuple[dict[str, Any], str]:
         target = ref.split("#", 1)[0]
         try:
             resolved = self.registry.resolver(base_uri=base).lookup(ref)
