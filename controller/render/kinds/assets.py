@@ -29,9 +29,7 @@ from __future__ import annotations
 
 import copy
 import io
-import json
 import math
-import warnings
 from pathlib import PurePosixPath
 from typing import Any
 
@@ -43,7 +41,6 @@ from controller.diagnostics import Diagnostic, Severity
 from controller.manifests.model import Manifest
 from controller.render import arm
 from controller.render.context import APPEND_ONLY, ASSETS_CONTAINER, ASSETS_DATASTORE, ML, Context, resource_name
-from controller.render.graph import canonical
 from controller.render.kinds import renders, scope, storage_of, workspace_dep
 
 # Where the schemas put fields that no input of the provider takes: the renderer warns about each.
@@ -363,33 +360,12 @@ def _pipeline_jobs(m: Manifest, ctx: Context, deps: set[str]) -> dict[str, Any]:
 def compile_component(spec: dict[str, Any], origin: str) -> dict[str, Any]:
     """The componentSpec azure-ai-ml builds for a component spec, read as if from the file `origin`;
     cached by content, next to the pipelines' compilations."""
-    import hashlib
-    import importlib.metadata
-    import logging
-    import os
+    from controller.render.kinds import compiled
 
-    from controller.render.kinds import pipelines
-    key = hashlib.sha256(canonical(["component", pipelines.CACHE_FORMAT, importlib.metadata.version("azure-ai-ml"),
-                                    origin, spec]).encode()).hexdigest()
-    cached = pipelines.cache_dir() / f"component-{key}.json"
-    if cached.exists():
-        try:
-            return json.loads(cached.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            pass
-    logging.getLogger("azure.ai.ml").setLevel(logging.ERROR)
-    from azure.ai.ml import load_component
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        entity = load_component(io.StringIO(yaml.safe_dump(spec, sort_keys=True)), relative_origin=origin)
-        body = entity._to_rest_object().as_dict()["properties"]["componentSpec"]
-    body = json.loads(json.dumps(body, default=str))
-    try:
-        cached.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cached.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_text(canonical(body), encoding="utf-8")
-        tmp.replace(cached)
-    except OSError:
-        pass
-    return body
+    def compile_() -> dict[str, Any]:
+        with compiled.quiet():
+            from azure.ai.ml import load_component
+            entity = load_component(io.StringIO(yaml.safe_dump(spec, sort_keys=True)), relative_origin=origin)
+            return entity._to_rest_object().as_dict()["properties"]["componentSpec"]
+    return compiled.cached(["component", origin, spec], compile_)
 

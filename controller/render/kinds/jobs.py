@@ -16,12 +16,7 @@ that leaves the graph stays in Azure (it is history).
 from __future__ import annotations
 
 import copy
-import hashlib
-import importlib.metadata
 import io
-import json
-import os
-import warnings
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -30,7 +25,7 @@ from controller.checks import refs
 from controller.manifests.model import Manifest
 from controller.render.context import ML, Context, resource_name, short_hash
 from controller.render.graph import canonical
-from controller.render.kinds import anonymous, pipelines, refusal, renders, resolve_hook, scope, workspace_dep
+from controller.render.kinds import anonymous, compiled, pipelines, refusal, renders, resolve_hook, scope, workspace_dep
 
 # Where each job type keeps its code and its environment.
 _CODE = {"command": ("code",), "sweep": ("trial", "code"), "spark": ("code",)}
@@ -126,14 +121,7 @@ def _environment(m: Manifest, ctx: Context, spec: dict[str, Any], deps: set[str]
 
 
 def _environment_file(m: Manifest, value: str, ctx: Context, path: tuple) -> tuple[str, str]:
-    local = str(ctx.local(m, value))
-    for e in ctx.manifests:
-        if e.kind == "Environment" and e.path == local and e.workspace == m.workspace:
-            version = ctx.version_of(e)
-            return ctx.child_id(e.workspace or "", "Environment", e.name, version), resource_name(e, version)
-    raise ctx.error(m, path, "R004", f"{S.dotted(path)}: {local} is not an Environment manifest of this estate: "
-                    "put it under the manifests folder so amlctl registers it, write the environment inline, "
-                    "or refer to a registered one as azureml:<name>:<version>")
+    return pipelines.manifest_file(m, value, ctx, path, "Environment", "write the environment inline, ")
 
 
 def _code(m: Manifest, ctx: Context, spec: dict[str, Any], deps: set[str], kind: str) -> None:
@@ -170,36 +158,14 @@ def compile_job(spec: dict[str, Any], origin: Path, shown: str) -> dict[str, Any
     `_to_rest_object()` is the node's dict, so the job it stands for (`_to_job()`) is compiled instead,
     as azure-ai-ml's `to_rest_job_object` does. Its `generate_defaults` (a random name, the working
     folder as experiment) is left out: a render must not depend on where it runs."""
-    version = importlib.metadata.version("azure-ai-ml")
-    key = hashlib.sha256(canonical([pipelines.CACHE_FORMAT, "job", version, shown, spec]).encode()).hexdigest()
-    cached = pipelines.cache_dir() / f"{key}.json"
-    if cached.exists():
-        try:
-            return json.loads(cached.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            pass  # a torn cache file: compile again
-    import logging
-    import yaml
-    previous = logging.root.manager.disable
-    logging.disable(logging.WARNING)  # azure-ai-ml's "experimental class" notices
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
+    def compile_() -> dict[str, Any]:
+        import yaml
+        with compiled.quiet():
             from azure.ai.ml import load_job
             loaded = load_job(io.StringIO(yaml.safe_dump(spec, sort_keys=True)), relative_origin=str(origin))
             entity = loaded._to_job() if hasattr(loaded, "_to_job") else loaded
-            body = entity._to_rest_object().as_dict()["properties"]
-    finally:
-        logging.disable(previous)
-    body = json.loads(json.dumps(body, default=str))
-    try:
-        cached.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cached.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_text(canonical(body), encoding="utf-8")
-        tmp.replace(cached)
-    except OSError:
-        pass  # a read-only cache only costs time
-    return body
+            return entity._to_rest_object().as_dict()["properties"]
+    return compiled.cached(["job", shown, spec], compile_)
 
 
 def _compiled(m: Manifest, spec: dict[str, Any], ctx: Context, deps: set[str], file: str) -> dict[str, Any]:

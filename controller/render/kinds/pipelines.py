@@ -13,11 +13,7 @@ new run; an unchanged one is the same resource, so nothing happens), plus, when 
 from __future__ import annotations
 
 import copy
-import hashlib
 import io
-import json
-import os
-import warnings
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -25,17 +21,9 @@ from controller import schemas as S
 from controller.checks import refs
 from controller.manifests.model import Manifest
 from controller.render import arm
-from controller.render.context import APPEND_ONLY, ML, Context, resource_name, short_hash
+from controller.render.context import APPEND_ONLY, ASSETS_DATASTORE, ML, Context, resource_name, short_hash
 from controller.render.graph import canonical
-from controller.render.context import ASSETS_DATASTORE
-from controller.render.kinds import anonymous, code_version, refusal, renders, scope, upload, workspace_dep
-
-CACHE_FORMAT = "2"  # 2: anonymous components of inline steps
-
-
-def cache_dir() -> Path:
-    base = os.environ.get("AMLCTL_CACHE_DIR") or os.path.join(os.path.expanduser("~"), ".cache", "amlctl")
-    return Path(base) / "pipelines"
+from controller.render.kinds import anonymous, code_version, compiled, refusal, renders, scope, upload, workspace_dep
 
 
 def _resolved_spec(m: Manifest, spec: dict[str, Any], ctx: Context, deps: set[str], file: str,
@@ -110,14 +98,20 @@ def _under_inline_environment(path: tuple, spec: Any) -> bool:
 def _component_file(m: Manifest, value: str, ctx: Context, path: tuple) -> tuple[str, str]:
     """A step's `component: ./file.yaml` must be a Component manifest of the estate: amlctl then
     refers to the version the graph registers, so a changed component means a changed pipeline."""
+    return manifest_file(m, value, ctx, path, "Component", "")
+
+
+def manifest_file(m: Manifest, value: str, ctx: Context, path: tuple, kind: str, also: str) -> tuple[str, str]:
+    """(ARM id, graph name) of the version that the `kind` manifest in the local file `value`
+    registers; R004 when no manifest of the estate is that file (`also`: what else one may write)."""
     local = str(ctx.local(m, value))
     for c in ctx.manifests:
-        if c.kind == "Component" and c.path == local and c.workspace == m.workspace:
+        if c.kind == kind and c.path == local and c.workspace == m.workspace:
             version = ctx.version_of(c)
-            return ctx.child_id(c.workspace or "", "Component", c.name, version), resource_name(c, version)
-    raise ctx.error(m, path, "R004", f"{S.dotted(path)}: {local} is not a Component manifest of this estate "
-                    "(inline and anonymous components are not rendered): put it under the manifests "
-                    "folder so amlctl registers it, or refer to a registered one as azureml:<name>:<version>")
+            return ctx.child_id(c.workspace or "", kind, c.name, version), resource_name(c, version)
+    raise ctx.error(m, path, "R004", f"{S.dotted(path)}: {local} is not a {kind} manifest of this estate: put it "
+                    f"in a manifest folder so amlctl registers it, {also}or refer to a registered one as "
+                    "azureml:<name>:<version>")
 
 
 def _set(doc: Any, path: tuple, value: Any) -> None:
@@ -137,41 +131,17 @@ def compile_pipeline(spec: dict[str, Any], origin: Path, shown: str, components:
     `azureml_anonymous`, versioned by azure-ai-ml's own `_get_anonymous_hash()`, and the step's
     componentId is their ARM id under `components` (the workspace's components collection). Their
     component versions' bodies come back under `$anonymous` (hash -> ComponentVersion properties)."""
-    import importlib.metadata
-    version = importlib.metadata.version("azure-ai-ml")
-    key = hashlib.sha256(canonical([CACHE_FORMAT, version, shown, components, spec]).encode()).hexdigest()
-    cached = cache_dir() / f"{key}.json"
-    if cached.exists():
-        try:
-            return json.loads(cached.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            pass  # a torn cache file: compile again
-    import logging
-    import yaml
-    # azure-ai-ml logs "experimental class" notices at import: noise for the user, so silence
-    # warnings for the duration, and restore whatever logging the caller had.
-    previous = logging.root.manager.disable
-    logging.disable(logging.WARNING)
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
+    def compile_() -> dict[str, Any]:
+        import yaml
+        with compiled.quiet():
             from azure.ai.ml import load_job
             job = load_job(io.StringIO(yaml.safe_dump(spec, sort_keys=True)), relative_origin=str(origin))
             anonymous_components = _anonymous_components(job, components)
             body = job._to_rest_object().as_dict()["properties"]
-    finally:
-        logging.disable(previous)
-    body = json.loads(json.dumps(body, default=str))
-    if anonymous_components:
-        body[ANONYMOUS_KEY] = json.loads(json.dumps(anonymous_components, default=str))
-    try:
-        cached.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cached.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_text(canonical(body), encoding="utf-8")
-        tmp.replace(cached)  # atomic: a concurrent render never reads half a file
-    except OSError:
-        pass  # a read-only cache only costs time
-    return body
+        if anonymous_components:
+            body[ANONYMOUS_KEY] = anonymous_components
+        return body
+    return compiled.cached(["pipeline", shown, components, spec], compile_)
 
 
 ANONYMOUS_KEY = "$anonymous"
