@@ -251,6 +251,24 @@ def _wait_for_pending(root: Path, name: str, timeout: float = 90) -> None:
     raise AssertionError(f"{name} never was in flight")
 
 
+def _wait_for_quiet_checkpoint(root: Path, quiet: float = 1.5, timeout: float = 30) -> None:
+    """Until the checkpoint has not been written for `quiet` seconds: the engine is only waiting on
+    the slow create. A SIGKILL in the middle of the engine's checkpoint write is another failure (a
+    torn file) than the lost runner these tests are about."""
+    import time
+    [path] = (root / ".amlctl" / "local" / "backend" / ".pulumi" / "stacks").rglob("local.json")
+    deadline = time.time() + timeout
+    last, since = path.stat().st_mtime_ns, time.time()
+    while time.time() < deadline:
+        time.sleep(0.1)
+        now = path.stat().st_mtime_ns
+        if now != last:
+            last, since = now, time.time()
+        elif time.time() - since >= quiet:
+            return
+    raise AssertionError("the engine kept writing its checkpoint")
+
+
 def test_sigterm_during_an_apply_cancels_cleanly_and_the_next_run_converges(estate: Path):
     import signal
     # The online endpoint takes 6 s to create; SIGTERM arrives while it is in flight, so its
@@ -286,6 +304,7 @@ def test_a_killed_apply_leaves_a_lock_and_pending_operations_that_the_next_run_c
     run = _apply_in_background(estate, "mlw-credit/compute/cpu-cluster:30", start_new_session=True)
     try:
         _wait_for_pending(estate, "mlw-credit/compute/cpu-cluster")
+        _wait_for_quiet_checkpoint(estate)
         os.killpg(run.pid, signal.SIGKILL)  # a lost runner: no chance to clean up
         run.communicate(timeout=30)
     finally:
