@@ -50,29 +50,12 @@ class Index:
         For an asset: the given version, else the highest the estate defines."""
         found = self.by_name.get((kind, name), [])
         here = [m for m in found if workspace is None or m.workspace is None or m.workspace == workspace]
-        return pick(here, version), found
+        return versions.pick(here, version), found
 
     def names(self, kind: str) -> list[str]:
         if kind not in self._names:
             self._names[kind] = sorted({n for (k, n) in self.by_name if k == kind})
         return self._names[kind]
-
-
-def pick(candidates: list[Manifest], version: str | None) -> Manifest | None:
-    """Among manifests of one asset: the one of `version`, or (None) the highest version. A
-    version no manifest defines gives None."""
-    if not candidates:
-        return None
-    if version is not None:
-        exact = [m for m in candidates if m.version == version]
-        if exact:
-            return exact[0]
-        return None if any(m.version is not None for m in candidates) else candidates[0]
-    explicit = [m for m in candidates if m.version is not None]
-    if not explicit:
-        return candidates[0]
-    top = versions.highest(m.version for m in explicit)
-    return next(m for m in explicit if m.version == top)
 
 
 def check(manifests: list[Manifest], options: Options, schemas: S.SchemaSet | None = None) -> Result:
@@ -191,7 +174,7 @@ def _resolve(m: Manifest, path: tuple, ref: refs.Ref, options: Options, index: I
     if ref.kind == "Datastore" and ref.name in refs.builtin_datastores():
         return
     target, same_name = index.find(ref.kind, ref.name, m.workspace)
-    if target is None and same_name and not any(o.workspace in (None, m.workspace) for o in same_name):
+    if target is None and same_name:
         where = ", ".join(sorted({str(o.workspace) for o in same_name}))
         _emit(result, m, path, "M009", f"{_field(path)}: {ref.kind}/{ref.name} is defined in workspace {where}, "
               f"not in {m.workspace!r}")

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any, Mapping
 
+from controller.manifests.versions import VERSIONED_KINDS
 from controller.manifests.yamlsafe import Positions
 
 
@@ -72,7 +73,6 @@ class Manifest:
     @property
     def version(self) -> str | None:
         """The explicit version of an asset-version manifest (Data, Environment, Model, Component)."""
-        from controller.manifests.versions import VERSIONED_KINDS
         v = self.spec.get("version") if self.kind in VERSIONED_KINDS else None
         return None if v is None else str(v)
 

@@ -14,15 +14,16 @@ only ever alone: when several manifests define one asset, each names its version
 from __future__ import annotations
 
 import re
-from typing import Iterable, TypeVar
+from typing import TYPE_CHECKING, Iterable
+
+if TYPE_CHECKING:
+    from controller.manifests.model import Manifest
 
 # The kinds whose manifests are asset versions (Code versions have no manifest: amlctl derives
 # them from local folders).
 VERSIONED_KINDS = frozenset({"Data", "Environment", "Model", "Component"})
 
 _RUN = re.compile(r"\d+|\D+")
-
-T = TypeVar("T")
 
 
 def order_key(version: str) -> tuple:
@@ -33,3 +34,20 @@ def order_key(version: str) -> tuple:
 def highest(versions: Iterable[str]) -> str | None:
     ordered = sorted(versions, key=lambda v: (order_key(v), v))
     return ordered[-1] if ordered else None
+
+
+def pick(candidates: list[Manifest], version: str | None) -> Manifest | None:
+    """Among manifests of one asset: the one of `version`, or (None) the highest version. A
+    version no manifest defines gives None."""
+    if not candidates:
+        return None
+    if version is not None:
+        exact = [m for m in candidates if m.version == version]
+        if exact:
+            return exact[0]
+        return None if any(m.version is not None for m in candidates) else candidates[0]
+    explicit = [m for m in candidates if m.version is not None]
+    if not explicit:
+        return candidates[0]
+    top = highest(m.version for m in explicit)
+    return next(m for m in explicit if m.version == top)

@@ -160,7 +160,7 @@ KEPT_LABELS = {
 def _deleted(r: Resource) -> Change:
     if r.retain_on_delete and not r.protect:
         label = ("kept in Azure (asset versions are immutable)"
-                 if r.type in VERSIONED_TYPES or r.type.endswith("Container") else
+                 if r.type in VERSIONED_TYPES + archive.CONTAINER_TYPES else
                  KEPT_LABELS.get(r.type, "kept in Azure (retain on delete): amlctl stops managing it"))
         return Change(KEEP, r.name, r.type, r.subject, _src(r), label, (), False, r.label)
     if r.protect:

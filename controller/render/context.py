@@ -17,6 +17,7 @@ from typing import Any, Callable, Iterable, Mapping
 from controller import schemas as S
 from controller.checks import refs
 from controller.diagnostics import Diagnostic, Severity
+from controller.manifests import versions
 from controller.manifests.model import Manifest
 from controller.render import arm
 from controller.render.graph import Resource, bare
@@ -169,8 +170,7 @@ class Context:
     def find(self, kind: str, name: str, workspace: str | None, version: str | None = None) -> Manifest | None:
         """The manifest a reference means: for an asset, the given version, else the highest
         version the estate defines (what `@latest` means here)."""
-        from controller.checks import pick
-        return pick(self.index.get((kind, workspace, name)) or self.index.get((kind, None, name)) or [], version)
+        return versions.pick(self.index.get((kind, workspace, name)) or self.index.get((kind, None, name)) or [], version)
 
     def is_latest(self, m: Manifest) -> bool:
         """Whether `m` is the highest version of its asset in the estate (which owns the container)."""
@@ -185,11 +185,6 @@ class Context:
             from controller.render import kinds  # the derived version needs the asset's body
             self._versions[m.identity] = kinds.derived_version(m, self)
         return self._versions[m.identity]
-
-    def derived(self, m: Manifest) -> str:
-        """The version derived from an asset's rendered content (for a version a manifest omits)."""
-        from controller.render import kinds
-        return kinds.derived_version(m, self)
 
     def resolve_ref(self, m: Manifest, kind: str, value: str, spec_path: tuple,
                     deploy_time: bool = False) -> tuple[Any, str | None]:

@@ -15,6 +15,7 @@ from controller.manifests.model import Manifest
 from controller.render import arm
 from controller.render.context import APPEND_ONLY, ASSETS_CONTAINER, ASSETS_DATASTORE, ML, Context, short_hash
 from controller.render.graph import canonical
+from controller.render.kinds import anonymous  # it needs nothing of this module at import
 
 RENDERERS: dict[str, Callable[[Manifest, Context], None]] = {}
 
@@ -80,22 +81,12 @@ def resolve_hook(hook: str, m: Manifest, path: tuple, value: Any, ctx: Context, 
     raise KeyError(hook)
 
 
-def _inline_environment(m: Manifest, ctx: Context, path: tuple, value: Any, deps: set[str]) -> str:
-    from controller.render.kinds import anonymous
-    return anonymous.environment(m, ctx, path, value, deps)
-
-
-def _inline_model(m: Manifest, ctx: Context, path: tuple, value: Any, deps: set[str]) -> str:
-    from controller.render.kinds import anonymous
-    return anonymous.model(m, ctx, path, value, deps)
-
-
 # Kinds whose references may name `@latest` of an asset no manifest defines: the version is read
 # when they deploy (a deployment of the model a training pipeline registers, as mlops-v2 does).
 DEPLOY_TIME_LATEST = ("OnlineDeployment", "BatchDeployment")
 
 # Fields whose inline definitions amlctl registers as (anonymous) asset versions, as azure-ai-ml does.
-INLINE: dict[str, Callable[..., str]] = {"environment": _inline_environment, "model": _inline_model}
+INLINE: dict[str, Callable[..., str]] = {"environment": anonymous.environment, "model": anonymous.model}
 
 
 def _ref_kind(m: Manifest, path: tuple, ctx: Context) -> str:

@@ -30,6 +30,7 @@ from typing import Any
 
 import yaml
 
+from controller.checks import refs
 from controller.manifests.model import Manifest
 from controller.render.context import Context
 
@@ -94,8 +95,9 @@ def environment(m: Manifest, ctx: Context, path: tuple, value: dict[str, Any], d
     # A name given inline is not used: azure-ai-ml registers every inline environment anonymously
     # ("the provided asset name ... will not be used for anonymous registration").
     spec = {k: v for k, v in value.items() if k not in ("name", "version")}
-    probe = inline(m, "Environment", path, spec, ANONYMOUS_ENVIRONMENT, "0")
-    props = assets.environment_properties(probe, ctx, set())
+    probe = inline(m, "Environment", path, spec, ANONYMOUS_ENVIRONMENT, "0")  # the version is named after it
+    needs: set[str] = set()
+    props = assets.environment_properties(probe, ctx, needs)
     build = spec.get("build") if isinstance(spec.get("build"), dict) else None
     if build and isinstance(build.get("path"), str) and "://" not in build["path"]:
         local = ctx.root / ctx.local(m, build["path"])
@@ -104,7 +106,7 @@ def environment(m: Manifest, ctx: Context, path: tuple, value: dict[str, Any], d
     else:
         version = environment_version(props.get("image"), props.get("condaFile"), spec.get("inference_config"))
     return assets.environment_version(inline(m, "Environment", path, spec, ANONYMOUS_ENVIRONMENT, version), ctx,
-                                      deps, anonymous=True)
+                                      deps, anonymous=True, props=props, own=needs)
 
 
 def model(m: Manifest, ctx: Context, path: tuple, value: dict[str, Any], deps: set[str]) -> str:
@@ -115,9 +117,8 @@ def model(m: Manifest, ctx: Context, path: tuple, value: dict[str, Any], deps: s
     spec.setdefault("type", "custom_model")
     local = spec.get("path")
     if not isinstance(local, str):
-        raise ctx.error(m, path, "R004", f"{'.'.join(map(str, path))}: an inline model needs a path (or a name "
-                        "and version of a registered one)")
-    from controller.checks import refs
+        raise ctx.error(m, path, "R004", f"{'.'.join(map(str, path))}: an inline model needs a path (or refer "
+                        "to a registered one as azureml:<name>:<version>)")
     if refs.local_path(local) is not None:
         full = ctx.root / ctx.local(m, local)
         name = sha256(object_hash(full)) if full.exists() else sha256(str(ctx.local(m, local)))

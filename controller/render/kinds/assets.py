@@ -186,7 +186,7 @@ def _asset(m: Manifest, ctx: Context, kind: str, version: str, container: dict[s
                                                        "properties": {"isArchived": False}},
                 depends_on=[ws], label=f"anonymous {kind.lower()}s", subject="implicit/anonymous", **APPEND_ONLY)
         label = f"anonymous {label}"
-    elif ctx.is_latest(m) or ctx.find(m.kind, m.name, m.workspace) is None:  # (or a named inline one)
+    elif ctx.is_latest(m):
         ctx.add(m, node, ML + f"{kind}Container", {**scope(m, ctx), "name": m.name, "properties": container},
                 depends_on=[ws], label=f"{label} {m.name}", **APPEND_ONLY)
     ctx.add(m, resource_name(m, version), ML + f"{kind}Version", {
@@ -294,12 +294,15 @@ def environment_properties(m: Manifest, ctx: Context, deps: set[str]) -> dict[st
     return props
 
 
-def environment_version(m: Manifest, ctx: Context, deps: set[str], anonymous: bool) -> str:
+def environment_version(m: Manifest, ctx: Context, deps: set[str], anonymous: bool,
+                        props: dict[str, Any] | None = None, own: set[str] | None = None) -> str:
     """An environment version (a manifest's, or an inline one's), with its container; its ARM id.
-    Adds the version's graph name to `deps`."""
-    own: set[str] = set()
+    Adds the version's graph name to `deps`. `props` (and the graph names they need, `own`) when
+    the caller has mapped them already (an anonymous version is named after them)."""
+    own = set() if own is None else own
     version = ctx.version_of(m)
-    props = environment_properties(m, ctx, own)
+    if props is None:
+        props = environment_properties(m, ctx, own)
     if anonymous:
         props["isAnonymous"] = True
     _asset(m, ctx, "Environment", version, _container(props), props, own, "environment", anonymous=anonymous)

@@ -38,7 +38,7 @@ def _resolved_spec(m: Manifest, spec: dict[str, Any], ctx: Context, deps: set[st
         _set(out, path, "azureml:" + arm_id)
     for a in S.annotations(ctx.schemas, file, spec):
         if a.key == "path" and isinstance(a.instance, str) and refs.local_path(a.instance) is not None \
-                and a.path[-1] in ("code", "path") and _under_inline_environment(a.path, spec) is False:
+                and a.path[-1] in ("code", "path") and not _under_inline_environment(a.path, spec):
             if a.path[-1] == "code":
                 _set(out, a.path, "azureml:" + code_version(m, a.instance, ctx, deps, at + a.path))
             else:  # a local input: uploaded content-addressed, like code; the input reads the upload
@@ -67,28 +67,23 @@ def _resolved_spec(m: Manifest, spec: dict[str, Any], ctx: Context, deps: set[st
     return out
 
 
-def _inline_environments(spec: Any, path: tuple = ()) -> list[tuple[tuple, dict[str, Any]]]:
-    """(path, body) of every inline environment of a job spec's steps (and of inline components)."""
-    out: list[tuple[tuple, dict[str, Any]]] = []
-    jobs = spec.get("jobs") if isinstance(spec, dict) else None
-    nodes = [(path, spec)] if isinstance(spec, dict) and path == () else []
-    for name, step in sorted((jobs or {}).items()) if isinstance(jobs, dict) else ():
+def _inline_environments(spec: dict[str, Any]) -> list[tuple[tuple, dict[str, Any]]]:
+    """(path, body) of every inline environment of a job spec, of its steps, and of their inline
+    components and sweep trials."""
+    nodes: list[tuple[tuple, Any]] = [((), spec)]
+    jobs = spec.get("jobs")
+    for name, step in sorted(jobs.items()) if isinstance(jobs, dict) else ():
         if isinstance(step, dict):
-            nodes.append((path + ("jobs", name), step))
-            if isinstance(step.get("component"), dict):
-                nodes.append((path + ("jobs", name, "component"), step["component"]))
-            if isinstance(step.get("trial"), dict):
-                nodes.append((path + ("jobs", name, "trial"), step["trial"]))
-    for where, node in nodes:
-        if isinstance(node.get("environment"), dict):
-            out.append((where + ("environment",), node["environment"]))
-    return out
+            nodes += [(("jobs", name) + sub, node) for sub, node in
+                      (((), step), (("component",), step.get("component")), (("trial",), step.get("trial")))]
+    return [(where + ("environment",), node["environment"]) for where, node in nodes
+            if isinstance(node, dict) and isinstance(node.get("environment"), dict)]
 
 
 def _under_inline_environment(path: tuple, spec: Any) -> bool:
     """Whether a spec path lies inside an inline environment (whose own files it renders itself)."""
     node = spec
-    for i, part in enumerate(path[:-1]):
+    for part in path[:-1]:
         if part == "environment" and isinstance(node, dict) and isinstance(node.get(part), dict):
             return True
         node = node.get(part) if isinstance(node, dict) else None
