@@ -86,8 +86,13 @@ def _repo_root() -> Path:
 
 def _existing_stack(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
     """A stack of the working tree: a typo is a usage error that lists the stacks there are."""
+    from controller.stacks import StackNameError, check_name
     if value is None:
         return value
+    try:
+        check_name(value)
+    except StackNameError as exc:
+        raise click.BadParameter(str(exc)) from None
     stacks = _repo_root() / "stacks"
     if not (stacks / f"Pulumi.{value}.yaml").is_file():
         names = sorted(p.name[len("Pulumi."):-len(".yaml")] for p in stacks.glob("Pulumi.*.yaml"))

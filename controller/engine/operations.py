@@ -61,6 +61,11 @@ class Outcome:
 
 
 def state_dir(root: Path, stack: str) -> Path:
+    from controller.stacks import StackNameError, check_name
+    try:
+        check_name(stack)  # the name becomes a path here: never '..' or an option to the engine
+    except StackNameError as exc:
+        raise Refused(str(exc)) from None
     base = Path(os.environ["AMLCTL_STATE_DIR"]) if os.environ.get("AMLCTL_STATE_DIR") else root / ".amlctl"
     return base / stack
 

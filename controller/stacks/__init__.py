@@ -22,6 +22,22 @@ from controller.manifests.yamlsafe import Positions
 
 STACK_FILE = re.compile(r"^Pulumi\.([A-Za-z0-9_.-]+)\.ya?ml$")
 NS = "amlctl:"
+# Pulumi's own rule for a stack name (letters, digits, '-', '_', '.', at most 100), and not
+# starting with '-' or '.': the name becomes a path under the state directory and an argument
+# to the engine, where '..' climbs out of it and '-sother' is read as an option.
+STACK_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,99}$")
+
+
+class StackNameError(ValueError):
+    """A stack name that cannot be a Pulumi stack (or a safe path)."""
+
+
+def check_name(name: str) -> str:
+    """`name` when it can be a stack name, else StackNameError saying what is allowed."""
+    if not STACK_NAME.match(name) or ".." in name:
+        raise StackNameError(f"{name!r} is not a stack name: letters, digits, '-', '_' and '.', at most 100, "
+                             "starting with a letter, digit or '_', and no '..'")
+    return name
 
 
 def is_stack_file(path: str) -> bool:
