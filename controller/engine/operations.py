@@ -267,10 +267,10 @@ def apply(root: Path, stack: str, *, allow_delete: bool = False, allow_dirty: bo
     plan = P.diff(before, graph)
     if plan.errors:  # what `plan` reports as errors (a changed existing version, an orphaned deployment)
         raise Refused("the change cannot be applied as it is:\n" + "\n".join(d.format() for d in plan.errors))
-    protected = [c for c in plan.changes if c.protected and c.action in (P.DELETE, P.REPLACE)]
+    protected = P.refused(plan)  # one rule with `plan`, which says so in its summary and exits 1
     if protected:
         raise Refused("refusing to delete or replace protected resources: " + ", ".join(c.name for c in protected))
-    deletes = [c for c in plan.changes if c.action in (P.DELETE, P.REPLACE)]
+    deletes = P.needs_allow_delete(plan)
     if deletes and not allow_delete:
         raise Refused(f"the change deletes or replaces {len(deletes)} resource(s) ("
                       + ", ".join(c.name for c in deletes[:5]) + ("..." if len(deletes) > 5 else "")
@@ -283,7 +283,7 @@ def apply(root: Path, stack: str, *, allow_delete: bool = False, allow_dirty: bo
     engine_plan, steps = _engine_plan(root, stack, st, graph)
     # A retain-on-delete resource leaving the program (an asset version, a past run) stays in
     # Azure: the engine only forgets it, so it is no delete (engine_plan counts it as kept).
-    engine_deletes = [c.name for c in engine_plan.changes if c.action in (P.DELETE, P.REPLACE)]
+    engine_deletes = [c.name for c in P.needs_allow_delete(engine_plan)]
     if engine_deletes and not allow_delete:
         raise Refused(f"the engine's preview deletes or replaces {len(engine_deletes)} resource(s) ("
                       + ", ".join(engine_deletes[:5]) + ("..." if len(engine_deletes) > 5 else "")

@@ -90,6 +90,18 @@ class Plan:
                 + (f" ({self.unchanged} unchanged)" if self.unchanged else ""))
 
 
+# -- what apply does with a plan: one rule, asked by `plan` (to say so and exit 1) and by apply -----
+def refused(plan: Plan) -> list[Change]:
+    """The changes apply refuses whatever its flags: deleting or replacing a protected resource."""
+    return [c for c in plan.changes if c.protected and c.action in (DELETE, REPLACE)]
+
+
+def needs_allow_delete(plan: Plan) -> list[Change]:
+    """The changes apply makes only with --allow-delete: every delete and replace (a resource kept
+    in Azure is neither)."""
+    return [c for c in plan.changes if c.action in (DELETE, REPLACE)]
+
+
 def diff(base: Graph | None, head: Graph, *, base_label: str = "base", head_label: str = "head") -> Plan:
     plan = Plan(head.stack, base_label, head_label)
     before = base.by_name() if base else {}
