@@ -36,8 +36,10 @@ Each graph type token maps to a `pulumi.dynamic.Resource` subclass (Pulumi type
   such, since the engine hands dynamic providers hash-only assets in diff.
 - computed outputs: `id`, and for inputs with a system-assigned identity `identity.principalId`
   and `identity.tenantId` (deterministic GUIDs from the id).
-- secrets: values under `SECRET_PATHS` (connection credentials) are never written to disk; the
-  document holds {"$secret": {"sha256": ...}} instead, like ARM that never returns them.
+- secrets: values under `SECRET_PATHS` (connection credentials) and every value the program marked
+  secret (a compute's admin password from secret config; the program lists their paths in the
+  `__secretPaths` input) are never written to disk; the document holds {"$secret": {"sha256": ...}}
+  instead, like ARM that never returns them.
 - EndpointTraffic writes the endpoint document's properties.traffic / properties.mirrorTraffic
   (online) or properties.defaults.deploymentName (batch), and fails if a deployment it names
   does not exist. It has no document of its own.
@@ -82,7 +84,7 @@ import shutil
 import tempfile
 import uuid
 from pathlib import Path
-from typing import Any, Callable, Iterator, Mapping
+from typing import Any, Callable, Iterable, Iterator, Mapping
 from urllib.parse import quote
 
 import pulumi
@@ -108,6 +110,7 @@ ML = "azure-native:machinelearningservices:"
 SYSTEM_DATASTORES = ("workspaceblobstore", "workspacefilestore", "workspaceartifactstore",
                      "workspaceworkingdirectory")
 _SIG_KEY, _SECRET_SIG = "4dabf18193072939515e22adb298388d", "1b47061264138c4ac30d75fd1eb44270"  # pulumi rpc
+SECRETS_KEY = "__secretPaths"  # an input naming where the program put secrets (never stored in a document)
 
 _RG = "/subscriptions/{subscription}/resourceGroups/{resourceGroupName}"
 _WS = _RG + "/providers/Microsoft.MachineLearningServices/workspaces/{workspaceName}"
@@ -466,29 +469,30 @@ def _map_leaves(value: Any, fn: Callable[[Any, str], Any], path: str = "") -> An
     return fn(value, path)
 
 
-def _redact(type_token: str, arm_id: str, inputs: Mapping[str, Any]) -> dict[str, Any]:
+def _redact(type_token: str, arm_id: str, inputs: Mapping[str, Any], secrets: Iterable[str] = ()) -> dict[str, Any]:
+    """The inputs with a hash in place of each secret: what ARM never returns (SECRET_PATHS) and
+    every value the program marked secret (`secrets`, dotted paths)."""
     out = copy.deepcopy(dict(inputs))
-    for prefix in SECRET_PATHS.get(type_token, ()):
+    for prefix in (*SECRET_PATHS.get(type_token, ()), *secrets):
         node = _get(out, prefix)
         if node is not _NONE:
-            _set(out, prefix, _map_leaves(node, lambda v, _p: _secret_marker(arm_id, v)))
+            _set(out, prefix, _map_leaves(node, lambda v, _p: v if _is_secret_marker(v) else _secret_marker(arm_id, v)))
     return out
 
 
-def _unredact(type_token: str, arm_id: str, stored: Mapping[str, Any], known: Mapping[str, Any]) -> dict[str, Any]:
-    """The stored properties with each secret marker replaced by the known value it hashes (drift otherwise)."""
-    out = copy.deepcopy(dict(stored))
-    for prefix in SECRET_PATHS.get(type_token, ()):
-        node = _get(out, prefix)
-        if node is _NONE:
-            continue
+def _is_secret_marker(v: Any) -> bool:
+    return isinstance(v, Mapping) and set(v) == {"$secret"}
 
-        def restore(v: Any, sub: str, prefix: str = prefix) -> Any:
-            full = prefix + ("." + sub if sub else "")
-            was = _get(known, full)
-            return was if was is not _NONE and _secret_marker(arm_id, was) == v else v
-        _set(out, prefix, _map_leaves(node, restore))
-    return out
+
+def _unredact(arm_id: str, stored: Any, known: Any) -> Any:
+    """The stored properties with each secret marker, wherever it is, replaced by the known value
+    it hashes (a value that no longer matches stays a marker: drift)."""
+    if _is_secret_marker(stored):
+        return known if known is not _NONE and _secret_marker(arm_id, known) == stored else copy.deepcopy(dict(stored))
+    if isinstance(stored, Mapping):
+        return {k: _unredact(arm_id, v, known.get(k, _NONE) if isinstance(known, Mapping) else _NONE)
+                for k, v in stored.items()}
+    return copy.deepcopy(stored)
 
 
 def _failing(name: str, arm_id: str) -> str | None:

@@ -7,7 +7,7 @@ import copy
 import os
 import types
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Iterator, Mapping
 
 import pulumi
 import pulumi.dynamic as dynamic
@@ -15,7 +15,7 @@ import pulumi.dynamic as dynamic
 from controller.engine.local import (FAIL_ENV, FAKE_SUBSCRIPTION, ML, SERVER_SET, SLOW_ENV, SYSTEM_DATASTORE,
                                      SYSTEM_DATASTORES, TRAFFIC, ArmError, Store, _describe, _failing, _get,
                                      _NONE, _now, _plain, _redact, _set, _snake, _split, _unredact, arm_ids,
-                                     changed_paths, principal_id, wire, SIM_TENANT, _ALWAYS_COMPUTED)
+                                     changed_paths, principal_id, wire, SIM_TENANT, _ALWAYS_COMPUTED, SECRETS_KEY)
 
 
 # -- the providers ----------------------------------------------------------------------------------
@@ -73,8 +73,8 @@ class ArmSimulator(dynamic.ResourceProvider):
         return out
 
     def _put(self, op: str, arm_id: str, parent: str | None, inputs: dict[str, Any],
-             existing: Mapping[str, Any] | None) -> dict[str, Any]:
-        properties = _redact(self.type_token, arm_id, inputs)
+             existing: Mapping[str, Any] | None, secrets: list[str]) -> dict[str, Any]:
+        properties = _redact(self.type_token, arm_id, inputs, secrets)
         if existing and self.store.live(existing):
             # What ARM owns (an endpoint's traffic) survives a PUT that does not name it.
             for path in SERVER_SET.get(self.type_token, ()):
@@ -88,7 +88,10 @@ class ArmSimulator(dynamic.ResourceProvider):
                "created": (existing or {}).get("created", now) if op == "update" else now, "updated": now}
         self.store.write(doc)
         self.store.log(op, arm_id, self.name)
-        return self._outputs(inputs, computed)
+        outs = self._outputs(inputs, computed)
+        if secrets:
+            outs[SECRETS_KEY] = secrets  # kept in the state, so that read (refresh) returns them too
+        return outs
 
     # ResourceProvider
     def create(self, props: dict[str, Any]) -> dynamic.CreateResult:
@@ -102,7 +105,7 @@ class ArmSimulator(dynamic.ResourceProvider):
                 raise ArmError("Conflict", f"{_describe(arm_id)} already exists ({arm_id}, created as "
                                            f"{existing.get('name')!r}, not {self.name!r}): names are unique "
                                            "in their scope; import it or pick another name")
-            outs = self._put("create", arm_id, parent, inputs, None)
+            outs = self._put("create", arm_id, parent, inputs, None, _secrets_of(props))
             if self.type_token == ML + "Workspace":
                 self._system_datastores(arm_id)
             return dynamic.CreateResult(id_=arm_id, outs=outs)
@@ -127,8 +130,11 @@ class ArmSimulator(dynamic.ResourceProvider):
             if doc is None or not self.store.live(doc):
                 return dynamic.ReadResult(id_="", outs={})  # gone: the engine drops it from the state
         known = _plain(props)
-        properties = _unredact(self.type_token, id_, doc.get("properties", {}), known)
-        return dynamic.ReadResult(id_=id_, outs=self._outputs(properties, doc.get("computed", {})))
+        properties = _unredact(id_, doc.get("properties", {}), known)
+        outs = self._outputs(properties, doc.get("computed", {}))
+        if SECRETS_KEY in props:
+            outs[SECRETS_KEY] = props[SECRETS_KEY]
+        return dynamic.ReadResult(id_=id_, outs=outs)
 
     def diff(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> dynamic.DiffResult:
         old, new = _plain(olds), _plain(news)
@@ -154,7 +160,7 @@ class ArmSimulator(dynamic.ResourceProvider):
             self._check_failure("update", id_)
             self._require_parent(parent, id_)
             existing = self.store.load(id_)  # gone behind our back: a PUT creates it again
-            return dynamic.UpdateResult(outs=self._put("update", id_, parent, inputs, existing))
+            return dynamic.UpdateResult(outs=self._put("update", id_, parent, inputs, existing, _secrets_of(news)))
 
     def delete(self, id_: str, props: dict[str, Any]) -> None:
         with self.store.locked():
@@ -175,7 +181,8 @@ class SystemDatastoreSimulator(ArmSimulator):
             if not self.store.live(existing):
                 raise ArmError("ResourceNotFound", f"system datastore {inputs.get('name')!r} not found ({arm_id}): "
                                                    "Azure ML makes it with the workspace")
-            return dynamic.CreateResult(id_=arm_id, outs=self._put("update", arm_id, parent, inputs, existing))
+            return dynamic.CreateResult(id_=arm_id, outs=self._put("update", arm_id, parent, inputs, existing,
+                                                                  _secrets_of(props)))
 
     def delete(self, id_: str, props: dict[str, Any]) -> None:
         return None
@@ -254,6 +261,29 @@ class TrafficSimulator(ArmSimulator):
 
 
 # -- the resource classes ---------------------------------------------------------------------------
+def _output_leaves(value: Any, path: str = "") -> Iterator[tuple[str, pulumi.Output]]:
+    """(dotted path, Output) of each Output in the inputs; a list is one value (documents are
+    addressed by dotted paths through mappings)."""
+    if isinstance(value, pulumi.Output):
+        yield path, value
+    elif isinstance(value, Mapping):
+        for k, v in value.items():
+            yield from _output_leaves(v, f"{path}.{k}" if path else str(k))
+    elif isinstance(value, (list, tuple)):
+        for v in value:
+            for _, out in _output_leaves(v, path):
+                yield path, out
+
+
+def _secrets_of(props: Mapping[str, Any]) -> list[str]:
+    paths = props.get(SECRETS_KEY)
+    return [str(p) for p in paths] if isinstance(paths, (list, tuple)) else []
+
+
+async def _secret_paths(leaves: list[tuple[str, pulumi.Output]]) -> list[str]:
+    return sorted({p for p, out in leaves if await out.is_secret()})
+
+
 class SimulatedResource(dynamic.Resource):
     """A resource of the SIMULATED target. Subclasses (one per type token) come from `classes`."""
 
@@ -265,6 +295,12 @@ class SimulatedResource(dynamic.Resource):
         # Assets become plain {"$asset": {sha256}} values here: the engine sends a dynamic provider's
         # diff hash-only assets, which the Python dynamic-provider host cannot read back.
         props = {wire(k): _plain(v, False) for k, v in kwargs.items()}
+        leaves = list(_output_leaves(props))
+        if leaves:
+            # The engine strips secrets before a dynamic provider sees them (it accepts none), so the
+            # simulator is told where they are: it stores a hash there, never the value (as ARM
+            # never returns one).
+            props[SECRETS_KEY] = pulumi.Output.from_input(_secret_paths(leaves))
         simulator = {TRAFFIC: TrafficSimulator, SYSTEM_DATASTORE: SystemDatastoreSimulator}.get(
             self._type_token, ArmSimulator)
         super().__init__(simulator(self._type_token, resource_name, self._state_dir, self._subscription),
