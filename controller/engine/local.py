@@ -415,9 +415,10 @@ def _plain(value: Any, top: bool = True) -> Any:
 
 
 def _file_sha256(path: str) -> str | None:
+    from controller import files  # the one safe reader: streamed in constant memory, regular files only
     try:
-        return hashlib.sha256(Path(path).read_bytes()).hexdigest()
-    except OSError:
+        return files.sha256(Path(path), None)
+    except (OSError, files.Refused):
         return None
 
 

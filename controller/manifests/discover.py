@@ -5,6 +5,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from controller import files as safe
 from controller.diagnostics import Diagnostic, error
 
 SUFFIXES = (".yaml", ".yml")
@@ -58,13 +59,13 @@ def discover(paths: list[str], root: Path, cwd: Path | None = None) -> Found:
                                f"{given} is outside the repository ({root}); amlctl reads only files in it"))
             continue
         if p.is_dir():
-            _walk(p, root, files, diags, {p.resolve()})
+            _walk(p, root, files, diags, frozenset({p.resolve()}))
         else:
             files[rel(p, root)] = p
     return Found(tuple(files[k] for k in sorted(files)), tuple(diags))
 
 
-def _walk(folder: Path, root: Path, files: dict[str, Path], diags: list[Diagnostic], seen: set[Path]) -> None:
+def _walk(folder: Path, root: Path, files: dict[str, Path], diags: list[Diagnostic], seen: frozenset[Path]) -> None:
     try:
         entries = sorted(os.scandir(folder), key=lambda e: e.name)
     except OSError as exc:
@@ -73,19 +74,18 @@ def _walk(folder: Path, root: Path, files: dict[str, Path], diags: list[Diagnost
     for entry in entries:
         if entry.name.startswith("."):
             continue  # .git, .venv, editor files
+        is_yaml = entry.name.lower().endswith(SUFFIXES)
+        # A plain file that is not YAML is never read here: no need to look at it. Everything else
+        # is classified by amlctl's one file walker (controller.files) from its stat, never opened:
+        # a FIFO named x.yaml must not block validate, a link must not lead out of the repository.
+        if not (is_yaml or entry.is_symlink() or entry.is_dir(follow_symlinks=False)):
+            continue
         path = Path(entry.path)
-        if entry.is_symlink():
-            if not inside(path, root):
-                diags.append(error(rel(path, root), 0, 0, "Y011",
-                                   f"symlink {rel(path, root)} points outside the repository "
-                                   f"(to {os.path.realpath(path)}); it is not read"))
-                continue
-            if not path.exists():
-                diags.append(error(rel(path, root), 0, 0, "Y013", "broken symlink"))
-                continue
-        if path.is_dir():
-            real = path.resolve()
-            if real not in seen:  # a symlink loop must not loop
-                _walk(path, root, files, diags, seen | {real})
-        elif entry.name.lower().endswith(SUFFIXES):
-            files[rel(path, root)] = path
+        try:
+            node = safe.check(path, root)
+            if node.is_dir:
+                _walk(path, root, files, diags, safe.descend(node, seen, root))
+            elif is_yaml:
+                files[rel(path, root)] = path
+        except safe.Refused as exc:
+            diags.append(error(exc.path, 0, 0, exc.code, exc.message))

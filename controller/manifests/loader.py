@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from controller import files
 from controller import schemas as S
 from controller.diagnostics import Diagnostic, error
 from controller.manifests.model import Manifest
@@ -30,13 +31,11 @@ class Loaded:
 
 def read_file(path: Path, shown: str, limits: Limits = DEFAULT_LIMITS) -> tuple[list[Document], list[Diagnostic]]:
     try:
-        size = path.stat().st_size
-        if size > limits.max_bytes:  # fail before reading a huge file into memory
-            return [], [error(shown, 0, 0, "Y005", f"the file is {size:,} bytes; the limit is "
-                              f"{limits.max_bytes:,} (manifests are small: is this a data file?)")]
-        raw = path.read_bytes()
-    except OSError as exc:
-        return [], [error(shown, 0, 0, "Y013", f"cannot read the file: {exc.strerror}")]
+        # The one safe reader: a regular file only (a FIFO or a device is refused from its stat,
+        # never opened), and never more than the limit read into memory.
+        raw = files.read_bytes(path, None, limits.max_bytes)
+    except files.Refused as exc:
+        return [], [error(shown, 0, 0, exc.code, exc.message)]
     return parse(shown, raw, limits)
 
 

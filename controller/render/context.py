@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any, Callable, Iterable, Mapping
 
+from controller import files
 from controller import schemas as S
 from controller.checks import refs
 from controller.diagnostics import Diagnostic, Severity
@@ -228,15 +229,22 @@ class Context:
         return PurePosixPath(_normalise(str(PurePosixPath(m.path).parent / local)))
 
     def files_of(self, path: PurePosixPath) -> list[tuple[str, str]]:
-        """(path relative to `path`, sha256) of every file under a local file or folder, sorted."""
+        """(path relative to `path`, sha256) of every file under a local file or folder, sorted.
+        The walk is amlctl's one file walker (controller.files): what is hashed here is exactly
+        what is uploaded, and nothing outside the repository, nor any special file, is read."""
         full = self.root / path
         if self.allow_missing_files and not full.exists():
             return [(path.name, hashlib.sha256(str(path).encode()).hexdigest())]
-        if full.is_file():
-            return [(path.name, self.file_hash(str(path)))]
+        if not full.exists() and not full.is_symlink():
+            return []  # the renderer reports a missing path (R007)
+        try:
+            if not files.check(full, self.root).is_dir:
+                return [(path.name, self.file_hash(str(path)))]
+            found = files.walk(full, self.root)
+        except files.Refused as exc:
+            raise self.refused(exc) from None
         out = []
-        for f in sorted(p for p in full.rglob("*") if p.is_file()):
-            relative = f.relative_to(full).as_posix()
+        for relative, _node in found:
             if "__pycache__" in relative.split("/") or relative.endswith(".pyc"):
                 continue
             out.append((relative, self.file_hash(f"{path}/{relative}")))
@@ -244,8 +252,15 @@ class Context:
 
     def file_hash(self, path: str) -> str:
         if path not in self._hashes:
-            self._hashes[path] = hashlib.sha256((self.root / path).read_bytes()).hexdigest()
+            try:
+                self._hashes[path] = files.sha256(self.root / path, self.root)  # streamed: constant memory
+            except files.Refused as exc:
+                raise self.refused(exc) from None
         return self._hashes[path]
+
+    def refused(self, exc: files.Refused) -> RenderError:
+        """A file the walker refuses, as the diagnostic that names it."""
+        return RenderError(Diagnostic(exc.path, 0, 0, exc.code, Severity.ERROR, exc.message, "", self.stack.name))
 
     def content_hash(self, path: PurePosixPath) -> str:
         h = hashlib.sha256()
@@ -254,7 +269,14 @@ class Context:
         return h.hexdigest()
 
     def read_text(self, m: Manifest, value: str) -> str:
-        return (self.root / self.local(m, value)).read_text(encoding="utf-8")
+        full = self.root / self.local(m, value)
+        if not full.exists() and not full.is_symlink():
+            raise FileNotFoundError(str(full))  # a missing file: the renderer decides (R007, or a render without files)
+        try:
+            with files.open_regular(full, self.root) as f:
+                return f.read().decode("utf-8")
+        except files.Refused as exc:
+            raise self.refused(exc) from None
 
     def references(self, m: Manifest) -> dict[tuple, str]:
         """spec path -> referenced kind (x-amlctl-ref), walked once per manifest, not once per reference."""

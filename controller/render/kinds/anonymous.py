@@ -23,13 +23,13 @@ validate and render need not import azure-ai-ml; a test holds it against azure-a
 from __future__ import annotations
 
 import hashlib
-import os
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from controller import files
 from controller.checks import refs
 from controller.manifests.model import Manifest
 from controller.render.context import Context
@@ -44,24 +44,28 @@ def sha256(text: str | None) -> str:
     return hashlib.sha256(text.encode("utf8")).hexdigest() if text is not None else ""
 
 
-def object_hash(path: Path) -> str:
-    """azure-ai-ml's get_object_hash of a local file or folder (no .amlignore/.gitignore)."""
+def object_hash(path: Path, root: Path | None = None) -> str:
+    """azure-ai-ml's get_object_hash of a local file or folder (no .amlignore/.gitignore). The walk
+    is amlctl's one file walker (controller.files): nothing outside `root` (the repository), no
+    special file, and files streamed, not read whole. files.Refused names what it will not read."""
     h = hashlib.sha256(_OBJECT_HASH_SEED)
-    if path.is_dir():
-        _dir_hash(path, h)
+    node = files.check(path, root)
+    if node.is_dir:
+        _dir_hash(node, h, root, frozenset({node.real}))
     else:
-        h.update(path.resolve().read_bytes())
+        files.update(h, node.path, root)
     return h.hexdigest()
 
 
-def _dir_hash(folder: Path, h: Any) -> None:
-    for entry in sorted(folder.iterdir(), key=lambda p: str(p).lower()):
-        h.update(entry.name.encode())
-        target = entry.resolve() if os.path.islink(entry) else entry
-        if target.is_file():
-            h.update(target.read_bytes())
-        elif target.is_dir():
-            _dir_hash(target, h)
+def _dir_hash(folder: files.Node, h: Any, root: Path | None, ancestors: frozenset[Path]) -> None:
+    # azure-ai-ml's order: the entries' full paths, lower-cased; each entry's name, then its bytes
+    # or (for a folder, through a symlink too) its own entries.
+    for name, entry in sorted(files.children(folder, root), key=lambda e: str(folder.path / e[0]).lower()):
+        h.update(name.encode())
+        if entry.is_dir:
+            _dir_hash(entry, h, root, files.descend(entry, ancestors, root))
+        else:
+            files.update(h, entry.path, root)
 
 
 def environment_version(image: str | None, conda_text: str | None = None, inference_config: Any = None,
@@ -101,7 +105,7 @@ def environment(m: Manifest, ctx: Context, path: tuple, value: dict[str, Any], d
     build = spec.get("build") if isinstance(spec.get("build"), dict) else None
     if build and isinstance(build.get("path"), str) and "://" not in build["path"]:
         local = ctx.root / ctx.local(m, build["path"])
-        version = environment_version(None, build_hash=object_hash(local) if local.exists() else sha256(str(local)),
+        version = environment_version(None, build_hash=_object_hash(ctx, local) if local.exists() else sha256(str(local)),
                                       dockerfile=build.get("dockerfile_path"))
     else:
         version = environment_version(props.get("image"), props.get("condaFile"), spec.get("inference_config"))
@@ -121,7 +125,15 @@ def model(m: Manifest, ctx: Context, path: tuple, value: dict[str, Any], deps: s
                         "to a registered one as azureml:<name>:<version>)")
     if refs.local_path(local) is not None:
         full = ctx.root / ctx.local(m, local)
-        name = sha256(object_hash(full)) if full.exists() else sha256(str(ctx.local(m, local)))
+        name = sha256(_object_hash(ctx, full)) if full.exists() else sha256(str(ctx.local(m, local)))
     else:
         name = sha256(local)  # a cloud URI: named by it, so the same URI is the same model
     return assets.model_version(inline(m, "Model", path, spec, name, "1"), ctx, deps, anonymous=True)
+
+
+def _object_hash(ctx: Context, path: Path) -> str:
+    """object_hash of a path the manifest names, inside the repository; a refusal is a diagnostic."""
+    try:
+        return object_hash(path, ctx.root)
+    except files.Refused as exc:
+        raise ctx.refused(exc) from None
