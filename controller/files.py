@@ -1,16 +1,16 @@
-"""Reading the files an estate names: regular files inside the repository only, in constant memory.
+"""Reading the files a repository names: only inside it, only regular files, in constant memory.
 
-One walker and one reader serve every place that reads a file the manifests lead to (discovering
-manifests, checking local paths, hashing and uploading code and model folders, the engine comparing
-an uploaded file), so that what validate checks, what render hashes and uploads and what the engine
-compares are the same files, and none of them is ever outside the repository:
+Every place that walks, hashes or reads a referenced file (manifest folders, code and model
+folders, build contexts, conda files, the uploads the engine hashes) goes through here, so that
+validate, render, upload and the engine all see one walk with one set of rules:
 
-- a symlink is followed only when it resolves inside the repository; one that leads out is Y011,
-  naming the link (its target is neither hashed nor uploaded);
-- a symlink back into a folder being walked is a loop (Y013), not an endless walk;
-- a FIFO, socket or device is Y013 and never opened: opening a FIFO blocks for ever, reading
-  /dev/zero never ends;
-- files are read in chunks of CHUNK bytes, so hashing a 3 GB model file takes CHUNK of memory.
+- a path (or any symlink on the way to it) that resolves outside the repository is refused (Y011),
+  naming the link, and is never read;
+- a symlink loop, a broken symlink, an unreadable file or folder is refused (Y013), naming it;
+- anything that is not a regular file or folder (a FIFO, a socket, a device) is refused (Y013)
+  from its `stat`, before it is ever opened: opening a FIFO blocks, reading /dev/zero never ends;
+- files are hashed by streaming, CHUNK bytes at a time, so a 3 GB model costs no more memory
+  than a 3 kB script.
 """
 from __future__ import annotations
 
@@ -19,224 +19,182 @@ import hashlib
 import os
 import stat
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, BinaryIO, Callable, Iterator
+from functools import lru_cache
+from pathlib import Path, PurePosixPath
+from typing import Any, BinaryIO
 
-CHUNK = 1024 * 1024
-
-# O_NONBLOCK: should a FIFO slip in between the check and the open, the open returns instead of
-# waiting for a writer; the fstat after it then refuses the FIFO. It changes nothing for regular files.
-_OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0) | getattr(os, "O_CLOEXEC", 0)
+CHUNK = 1 << 20  # bytes per read when hashing: constant memory whatever the file's size
 
 
-class NotRegular(OSError):
-    """A path that is not a regular file (a folder, FIFO, socket or device): never read."""
+# O_NONBLOCK: should a FIFO take the file's place between the check and the open, the open returns
+# instead of waiting for a writer, and the fstat after it refuses it (no effect on regular files).
+# O_NOFOLLOW: `real` has no symlink left, so one appearing there is a swap, refused too.
+_OPEN_FLAGS = (os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOFOLLOW", 0)
+               | getattr(os, "O_NOCTTY", 0) | getattr(os, "O_CLOEXEC", 0))
 
 
-def kind_of(mode: int) -> str:
-    """What a file of this st_mode is, for messages."""
-    for test, name in ((stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a FIFO (named pipe)"),
-                       (stat.S_ISSOCK, "a socket"), (stat.S_ISCHR, "a character device"),
-                       (stat.S_ISBLK, "a block device")):
-        if test(mode):
-            return name
-    return "not a regular file"
+class Refused(Exception):
+    """A file or folder amlctl will not read. `code` is its diagnostic code (Y011: outside the
+    repository; Y013: not readable, or not a regular file), `path` what was named, as the user
+    sees it (repository-relative when it is inside the repository)."""
 
-
-def open_regular(path: Path | str) -> BinaryIO:
-    """`path` opened for reading, when it is a regular file (NotRegular otherwise, other OSErrors
-    as the system gives them). Whatever the caller checked before, the check that counts is made
-    on the opened file."""
-    fd = os.open(path, _OPEN_FLAGS)
-    try:
-        mode = os.fstat(fd).st_mode
-        if not stat.S_ISREG(mode):
-            raise NotRegular(errno.EINVAL, f"it is {kind_of(mode)}, not a regular file", str(path))
-        return os.fdopen(fd, "rb")
-    except BaseException:
-        os.close(fd)
-        raise
-
-
-def chunks(path: Path | str, size: int = CHUNK) -> Iterator[bytes]:
-    with open_regular(path) as f:
-        while True:
-            chunk = f.read(size)
-            if not chunk:
-                return
-            yield chunk
-
-
-def feed(h: Any, path: Path | str) -> Any:
-    """Add a file's bytes to the hash object `h`, chunk by chunk; returns `h`."""
-    for chunk in chunks(path):
-        h.update(chunk)
-    return h
-
-
-def sha256_file(path: Path | str) -> str:
-    return feed(hashlib.sha256(), path).hexdigest()
-
-
-class TooLarge(OSError):
-    def __init__(self, size: int, limit: int) -> None:
-        super().__init__(errno.EFBIG, f"the file is {size:,} bytes; the limit is {limit:,}")
-        self.size, self.limit = size, limit
-
-
-def read_limited(path: Path | str, limit: int) -> bytes:
-    """A small file's bytes (a manifest, a conda file): TooLarge, before reading, past `limit`."""
-    with open_regular(path) as f:
-        size = os.fstat(f.fileno()).st_size
-        if size > limit:
-            raise TooLarge(size, limit)
-        data = f.read(limit + 1)
-    if len(data) > limit:  # it grew after the fstat
-        raise TooLarge(len(data), limit)
-    return data
-
-
-def why(exc: OSError) -> str:
-    """An OSError as a short reason ("permission denied"), without the path (the caller names it)."""
-    if isinstance(exc, NotRegular) or exc.errno == errno.EFBIG:
-        return str(exc.strerror)
-    if exc.errno == errno.ELOOP:
-        return "a symlink loop (the link leads back to itself)"
-    return (exc.strerror or str(exc)).lower()
-
-
-# -- the walk ----------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Problem:
-    """Something the walk refused; `path` is repository-relative (the link or file as reached)."""
-
-    code: str  # Y011 (leads outside the repository) or Y013 (cannot or must not be read)
-    path: str
-    message: str  # names `path`, never a file's content
+    def __init__(self, code: str, path: str, message: str) -> None:
+        super().__init__(f"{path}: {message}")
+        self.code, self.path, self.message = code, path, message
 
 
 @dataclass(frozen=True)
 class Node:
-    """A file or folder as the walk reached it: through links, which keep their own names."""
-
-    name: str
-    path: Path  # absolute, as reached (not resolved): where to read it
-    shown: str  # repository-relative, as reached
-    children: tuple["Node", ...] | None = None  # a folder's entries, sorted by name; None for a file
-
-    @property
-    def is_dir(self) -> bool:
-        return self.children is not None
-
-    def files(self, prefix: tuple[str, ...] = ()) -> Iterator[tuple[tuple[str, ...], "Node"]]:
-        """(parts relative to this node, node) of every file below it, in path order."""
-        if self.children is None:
-            yield prefix, self
-            return
-        for child in self.children:
-            yield from child.files(prefix + (child.name,))
+    path: Path  # where it was reached (through any symlinks), absolute
+    real: Path  # what it resolves to
+    is_dir: bool
 
 
-class Refused(Exception):
-    """A walk or read met a Problem where the caller cannot go on without the file."""
-
-    def __init__(self, problem: Problem) -> None:
-        super().__init__(problem.message)
-        self.problem = problem
-
-
-def real(path: Path | str) -> str:
-    """The resolved path; a symlink loop resolves to where the loop starts (never raises)."""
-    return os.path.realpath(path)
-
-
-def inside(path: Path | str, root: Path | str) -> bool:
-    """Whether `path`, with every symlink resolved, lies in `root` (itself included)."""
-    target, top = real(path), real(root)
-    return target == top or target.startswith(top.rstrip(os.sep) + os.sep)
-
-
-def rel(path: Path | str, root: Path) -> str:
-    try:
-        return Path(path).relative_to(root).as_posix()
-    except ValueError:
-        return Path(path).as_posix()
-
-
-def walk(root: Path, top: Path, *, skip: Callable[[str], bool] = lambda name: False,
-         wanted: Callable[[str], bool] = lambda name: True,
-         readable: bool = True) -> tuple[Node | None, list[Problem]]:
-    """The file or folder `top` (absolute, inside `root`) as a tree of what may be read, and the
-    problems met. Entries whose name `skip` says are left out unseen (discover skips dotfiles);
-    a special file is a problem only when `wanted` (discover wants YAML files only), a symlink
-    that leads out or nowhere always is. With `readable`, a file the process may not read is a
-    problem too (the manifest reader reports its own). Never raises for what it finds."""
-    problems: list[Problem] = []
-    node = _entry(root, top, top.name, rel(top, root), frozenset(), skip, wanted, readable, problems)
-    return node, problems
-
-
-def tree(root: Path, top: Path, **kwargs: Any) -> Node:
-    """As `walk`, raising Refused for the first problem: for readers that need every file."""
-    node, problems = walk(root, top, **kwargs)
-    if problems:
-        raise Refused(problems[0])
-    assert node is not None
-    return node
-
-
-def _entry(root: Path, path: Path, name: str, shown: str, ancestors: frozenset[str], skip, wanted,
-           readable: bool, problems: list[Problem]) -> Node | None:
-    try:
-        st = os.lstat(path)
-    except OSError as exc:
-        problems.append(Problem("Y013", shown, f"{shown} cannot be read: {why(exc)}"))
-        return None
-    if stat.S_ISLNK(st.st_mode):
-        target = real(path)
-        if not inside(path, root):
-            problems.append(Problem("Y011", shown, f"symlink {shown} points outside the repository (to {target}); "
-                                    "amlctl reads only files in the repository, so it is not read"))
-            return None
+def shown(path: Path, root: Path | None) -> str:
+    """`path` as a message names it: repository-relative when it lies under `root`."""
+    if root is not None:
         try:
-            st = os.stat(path)
-        except OSError as exc:
-            reason = "a symlink loop" if exc.errno == errno.ELOOP else (
-                "a broken symlink (its target does not exist)" if exc.errno == errno.ENOENT else why(exc))
-            problems.append(Problem("Y013", shown, f"{shown} is {reason}; it is not read"))
-            return None
-    if stat.S_ISDIR(st.st_mode):
-        here = real(path)
-        if here in ancestors:
-            problems.append(Problem("Y013", shown, f"{shown} is a symlink loop: it leads back to "
-                                    f"{rel(Path(here), Path(real(root)))}, which contains it; it is not followed"))
-            return None
-        return Node(name, path, shown, _children(root, path, shown, ancestors | {here}, skip, wanted, readable,
-                                                 problems))
-    if not stat.S_ISREG(st.st_mode):
-        if wanted(name):
-            problems.append(Problem("Y013", shown, f"{shown} is {kind_of(st.st_mode)}, not a regular file; "
-                                    "it is not opened"))
-        return None
-    if readable and not os.access(path, os.R_OK):
-        problems.append(Problem("Y013", shown, f"{shown} cannot be read: permission denied"))
-        return None
-    return Node(name, path, shown)
+            return Path(os.path.abspath(path)).relative_to(Path(os.path.abspath(root))).as_posix()
+        except ValueError:
+            pass
+    return Path(path).as_posix()
 
 
-def _children(root: Path, folder: Path, shown: str, ancestors: frozenset[str], skip, wanted, readable: bool,
-              problems: list[Problem]) -> tuple[Node, ...]:
+@lru_cache(maxsize=64)
+def _real(root: Path) -> Path:
+    return Path(os.path.realpath(root))
+
+
+def _inside(real: Path, root: Path) -> bool:
     try:
-        names = sorted(os.listdir(folder))
+        real.relative_to(root)
+        return True
+    except ValueError:
+        return False
+
+
+_KINDS = ((stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISSOCK, "a socket"),
+          (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"))
+
+
+def _what(mode: int) -> str:
+    return next((name for test, name in _KINDS if test(mode)), "not a regular file")
+
+
+def check(path: Path, root: Path | None) -> Node:
+    """`path` as a Node when it is a regular file or a folder that (after every symlink) lies
+    inside `root`; Refused otherwise. Nothing is opened. `root` None checks only the file type."""
+    path = Path(os.path.abspath(path))
+    name = shown(path, root)
+    real = Path(os.path.realpath(path))
+    if root is not None and not _inside(real, _real(root)):
+        link = "symlink " if path != real else ""
+        raise Refused("Y011", name, f"{link}{name} points outside the repository (to {real}); amlctl reads "
+                      "only files inside it, so it is not read")
+    try:
+        st = os.stat(path)  # follows symlinks: the type of what would be read
     except OSError as exc:
-        problems.append(Problem("Y013", shown, f"{shown} cannot be read: {why(exc)}"))
-        return ()
-    out = []
-    for name in names:
-        if skip(name):
-            continue
-        child = _entry(root, folder / name, name, f"{shown}/{name}" if shown not in ("", ".") else name,
-                       ancestors, skip, wanted, readable, problems)
-        if child is not None:
-            out.append(child)
-    return tuple(out)
+        if exc.errno == errno.ELOOP:
+            raise Refused("Y013", name, "a symlink loop (the link leads back to itself)") from None
+        if os.path.islink(path):
+            raise Refused("Y013", name, f"a broken symlink (to {os.readlink(path)})") from None
+        raise Refused("Y013", name, f"cannot read it: {exc.strerror}") from None
+    if stat.S_ISDIR(st.st_mode):
+        return Node(path, real, True)
+    if not stat.S_ISREG(st.st_mode):
+        raise Refused("Y013", name, f"{_what(st.st_mode)}, not a regular file; amlctl does not open it")
+    if not os.access(real, os.R_OK):
+        raise Refused("Y013", name, "cannot read it: permission denied")
+    return Node(path, real, False)
+
+
+def children(node: Node, root: Path | None) -> list[tuple[str, Node]]:
+    """(name, Node) of each entry of a folder, unsorted; Refused for the first bad one."""
+    try:
+        names = [e.name for e in os.scandir(node.path)]
+    except OSError as exc:
+        raise Refused("Y013", shown(node.path, root), f"cannot read the folder: {exc.strerror}") from None
+    return [(n, check(node.path / n, root)) for n in names]
+
+
+def descend(child: Node, ancestors: frozenset[Path], root: Path | None) -> frozenset[Path]:
+    """The ancestors of `child`'s entries; Refused when `child` is a folder already being walked
+    (a symlink back up the tree would otherwise be walked forever)."""
+    if child.real in ancestors:
+        raise Refused("Y013", shown(child.path, root), f"a symlink loop: it leads back to "
+                      f"{shown(child.real, root)}, which contains it")
+    return ancestors | {child.real}
+
+
+def walk(top: Path, root: Path | None) -> list[tuple[str, Node]]:
+    """Every regular file under `top` (or `top` itself, named by its own name), as (path relative to
+    `top`, Node), sorted as pathlib sorts paths. Symlinks inside the repository are followed."""
+    node = check(top, root)
+    if not node.is_dir:
+        return [(node.path.name, node)]
+    out: list[tuple[str, Node]] = []
+
+    def visit(folder: Node, prefix: str, ancestors: frozenset[Path]) -> None:
+        for name, child in children(folder, root):
+            relative = f"{prefix}{name}"
+            if child.is_dir:
+                visit(child, relative + "/", descend(child, ancestors, root))
+            else:
+                out.append((relative, child))
+
+    visit(node, "", frozenset({node.real}))
+    return sorted(out, key=lambda e: PurePosixPath(e[0]).parts)
+
+
+def open_regular(path: Path, root: Path | None) -> BinaryIO:
+    """`path` opened for reading, once `check` allows it. O_NONBLOCK and the fstat after opening
+    close the window in which the file could be swapped for a FIFO between the check and the open."""
+    node = check(path, root)
+    if node.is_dir:
+        raise Refused("Y013", shown(node.path, root), "a folder, not a file")
+    try:
+        fd = os.open(node.real, _OPEN_FLAGS)
+    except OSError as exc:
+        raise Refused("Y013", shown(node.path, root), f"cannot read it: {exc.strerror}") from None
+    mode = os.fstat(fd).st_mode
+    if not stat.S_ISREG(mode):
+        os.close(fd)
+        raise Refused("Y013", shown(node.path, root), f"{_what(mode)}, not a regular file; amlctl does not read it")
+    return os.fdopen(fd, "rb")
+
+
+def update(h: Any, path: Path, root: Path | None) -> None:
+    """Feed a file's bytes into the hash `h`, CHUNK at a time."""
+    try:
+        with open_regular(path, root) as f:
+            for block in iter(lambda: f.read(CHUNK), b""):
+                h.update(block)
+    except Refused:
+        raise
+    except OSError as exc:
+        raise Refused("Y013", shown(path, root), f"cannot read it: {exc.strerror}") from None
+
+
+def sha256(path: Path, root: Path | None) -> str:
+    """The sha256 of a file's bytes, streamed."""
+    h = hashlib.sha256()
+    update(h, path, root)
+    return h.hexdigest()
+
+
+def read_bytes(path: Path, root: Path | None, limit: int) -> bytes:
+    """A small file's bytes; Refused (Y005) when it holds more than `limit` bytes, which are not read."""
+    try:
+        with open_regular(path, root) as f:
+            size = os.fstat(f.fileno()).st_size
+            if size > limit:
+                raise Refused("Y005", shown(path, root), f"the file is {size:,} bytes; the limit is {limit:,} "
+                              "(manifests are small: is this a data file?)")
+            data = f.read(limit + 1)
+    except Refused:
+        raise
+    except OSError as exc:
+        raise Refused("Y013", shown(path, root), f"cannot read it: {exc.strerror}") from None
+    if len(data) > limit:  # it grew since the fstat
+        raise Refused("Y005", shown(path, root), f"the file is over the limit of {limit:,} bytes")
+    return data
