@@ -31,6 +31,7 @@ CODES: dict[str, tuple[str, str]] = {
     "Y011": ("path-escape", "A path or symlink leads outside the repository."),
     "Y012": ("no-manifests", "No manifest files were found."),
     "Y013": ("unreadable", "The file cannot be read."),
+    "Y014": ("number-range", "An integer beyond what ARM and the engine carry exactly."),
     # S: what a document is, and its schema
     "S001": ("not-a-manifest", "A document that is neither an amlctl envelope nor an Azure ML CLI v2 file."),
     "S002": ("unsupported-kind", "An Azure ML CLI v2 kind that amlctl does not manage."),
@@ -48,10 +49,12 @@ CODES: dict[str, tuple[str, str]] = {
     "M007": ("inline-secret", "A credential is written inline in git."),
     "M008": ("unknown-role", "A role name that is not a known built-in role or role-definition id."),
     "M009": ("workspace-mismatch", "A reference crosses into another workspace."),
+    "M010": ("key-vault-uri", "A key_vault_secret that is not a secret URI of a Key Vault of a known Azure cloud."),
     # K: stacks and overlays
     "K001": ("stack-file", "A stack file does not match the stack schema."),
     "K002": ("overlay-no-match", "An overlay selects no manifest."),
     "K003": ("overlay-result", "A manifest is invalid after a stack's overlays are applied."),
+    "K004": ("secret-not-set", "A manifest names a secret_config key the stack does not set."),
     # R: rendering a manifest into resources
     "R001": ("not-rendered", "A field amlctl does not render yet (it is ignored)."),
     "R002": ("resource-clash", "Two manifests render the same resource."),

@@ -14,7 +14,7 @@ from typing import Any, Iterable
 
 from controller import rbac
 from controller import schemas as S
-from controller.checks import refs
+from controller.checks import refs, secrets
 from controller.manifests import versions
 from controller.diagnostics import Diagnostic, Severity, error, warning
 from controller.manifests.discover import inside, rel
@@ -64,13 +64,16 @@ def check(manifests: list[Manifest], options: Options, schemas: S.SchemaSet | No
     index = Index(manifests)
     _duplicates(manifests, result)
     for m in manifests:
+        marked: set[tuple] = set()  # fields the schema marks as credentials
         for a in S.annotations(schemas, schemas.kinds[m.kind].file, m.spec):
             if a.key == "secret":
+                marked.add(a.path)
                 _secret(m, a, result)
             elif a.key == "path":
                 _path(m, a, options, index, result)
             elif a.key == "ref":
                 _reference(m, a, options, index, result)
+        _hidden_secrets(m, marked, schemas, result)
         if m.kind == "RoleAssignment":
             _role(m, result)
         if m.kind == "OnlineEndpoint":
@@ -122,6 +125,30 @@ def _secret(m: Manifest, a: S.Annotated, result: Result) -> None:
     if isinstance(a.instance, (str, int, float)) and not isinstance(a.instance, bool):
         # Never echo the value: it is a credential.
         _emit(result, m, a.path, "M007", f"{_field(a.path)} is a credential written inline: {a.value}")
+
+
+def _hidden_secrets(m: Manifest, marked: set[tuple], schemas: S.SchemaSet, result: Result) -> None:
+    """Credentials inside values no schema can mark (a SAS token in a URL, a password in its
+    user-info, a key in a connection string or under a credential's name in a free-form mapping),
+    and every Key Vault reference's URI. Never echoes a value."""
+    for found in secrets.scan(m.spec):
+        if found.path in marked:
+            continue  # a credential field written inline: reported above
+        _emit(result, m, found.path, "M007", f"{_field(found.path)}: {found.what}; take it out: "
+              f"{_SECRET_HINT(schemas)}")
+    for path, key, uri in secrets.references(m.spec):
+        if key != "key_vault_secret":
+            continue
+        try:
+            secrets.key_vault_secret(uri)
+        except secrets.NotAKeyVaultSecret as exc:
+            _emit(result, m, path + (key,), "M010", f"{_field(path + (key,))}: {exc}; a secret reference is read "
+                  "with a token of the deploying identity, so it may only name a Key Vault")
+
+
+def _SECRET_HINT(schemas: S.SchemaSet) -> str:
+    """How to give a credential instead: the schema's own words (common.schema.json secretValue)."""
+    return schemas.documents["common.schema.json"]["$defs"]["secretValue"]["x-amlctl-secret"]
 
 
 def _path(m: Manifest, a: S.Annotated, options: Options, index: Index, result: Result) -> None:

@@ -7,23 +7,25 @@ desk). The value goes straight into a Pulumi secret: it is never logged, planned
 """
 from __future__ import annotations
 
-import re
 from typing import Any
 
+from controller.checks.secrets import NotAKeyVaultSecret, VaultSecret, key_vault_secret
+
 API_VERSION = "7.4"
-_URI = re.compile(r"^(https://[^/.]+\.[^/]+)/secrets/([^/]+)(?:/([^/]*))?$")
 
 
 class KeyVaultError(Exception):
     """The secret cannot be read; the message names the URI and why (never a value)."""
 
 
-def parse(uri: str) -> tuple[str, str, str]:
-    """(vault URL, secret name, version or "" for the current one)."""
-    m = _URI.match(uri)
-    if not m:
-        raise KeyVaultError(f"{uri!r} is not a Key Vault secret URI (https://VAULT.vault.azure.net/secrets/NAME[/VERSION])")
-    return m.group(1), m.group(2), m.group(3) or ""
+def parse(uri: str) -> VaultSecret:
+    """The secret a URI names, by the same rule validate applies (M010): a Key Vault of a known
+    Azure cloud, https, no user-info, no port. Anything else is refused here, before a token is
+    asked for, so the deploying identity's token never goes to another host."""
+    try:
+        return key_vault_secret(uri)
+    except NotAKeyVaultSecret as exc:
+        raise KeyVaultError(f"{exc}; no token was asked for") from None
 
 
 def read(uri: str, credential: Any = None, transport: Any = None) -> str:
@@ -34,17 +36,16 @@ def read(uri: str, credential: Any = None, transport: Any = None) -> str:
     from azure.core.pipeline.policies import BearerTokenCredentialPolicy, RetryPolicy
     from azure.core.rest import HttpRequest
 
-    vault, name, version = parse(uri)
+    secret = parse(uri)  # first: nothing below runs for a host that is not a Key Vault
     if credential is None:
         from azure.identity import DefaultAzureCredential
         credential = DefaultAzureCredential()
     # The token's audience is the vault's cloud: vault.azure.net, vault.azure.cn, vault.usgovcloudapi.net...
-    scope = f"https://{vault.split('://', 1)[1].split('.', 1)[1]}/.default"
-    client = PipelineClient(base_url=vault, transport=transport,
-                            policies=[RetryPolicy(), BearerTokenCredentialPolicy(credential, scope)])
-    path = f"/secrets/{name}" + (f"/{version}" if version else "")
+    client = PipelineClient(base_url=secret.vault, transport=transport,
+                            policies=[RetryPolicy(), BearerTokenCredentialPolicy(credential, secret.scope)])
+    path = f"/secrets/{secret.name}" + (f"/{secret.version}" if secret.version else "")
     try:
-        response = client.send_request(HttpRequest("GET", vault + path, params={"api-version": API_VERSION}))
+        response = client.send_request(HttpRequest("GET", secret.vault + path, params={"api-version": API_VERSION}))
     except AzureError as exc:  # no network, no credential: say which secret, not a stack trace
         raise KeyVaultError(f"cannot read {uri}: {exc.message if hasattr(exc, 'message') else exc}") from None
     if response.status_code != 200:
