@@ -7,6 +7,7 @@ bounded, and each value's position survives for error messages.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -70,6 +71,26 @@ _MAP, _SEQ, _TIMESTAMP, _MERGE = (_TAG + t for t in ("map", "seq", "timestamp", 
 _constructor = yaml.SafeLoader("")  # only its scalar constructors are used: they build ints, floats, bools
 
 
+def _literals(tag: str) -> list[re.Pattern]:
+    """The patterns YAML's own resolver reads as `tag` (PyYAML's implicit resolvers)."""
+    found = {r.pattern: r for rs in yaml.resolver.Resolver.yaml_implicit_resolvers.values() for t, r in rs if t == tag}
+    return list(found.values())
+
+
+# What the text of a scalar tagged !!int, !!float, !!bool or !!null may be: exactly what YAML reads
+# as that type when it is untagged. A tag does not make "four" a number: PyYAML's constructors
+# assume the resolver matched and fail with a ValueError, a KeyError, an IndexError (or, for
+# !!null, return None for any text). An int is a valid float literal too.
+_LITERAL = {_INT: _literals(_INT), _FLOAT: _literals(_FLOAT) + _literals(_INT), _BOOL: _literals(_BOOL),
+            _NULL: _literals(_NULL)}
+_TYPE_NAME = {_INT: "an integer", _FLOAT: "a number", _BOOL: "a boolean (true or false)", _NULL: "null"}
+
+# The largest integer a manifest may hold. ARM takes 64-bit integers, but every number on its way
+# there passes through the Pulumi engine as an IEEE double, which holds integers exactly only up
+# to 2^53 (JSON's interoperable range, RFC 7493): beyond it a value would silently arrive changed.
+MAX_INTEGER = 2 ** 53 - 1
+
+
 class _Fail(Exception):
     def __init__(self, code: str, node: yaml.Node | None, message: str) -> None:
         super().__init__(message)
@@ -97,7 +118,7 @@ class _Builder:
             raise _Fail("Y004", node, f"nesting deeper than {self.limits.max_depth} levels")
         self.positions.values.setdefault(path, _pos(node))
         if isinstance(node, yaml.ScalarNode):
-            return self.scalar(node)
+            return self.scalar(node, path)
         if id(node) in self.active:
             raise _Fail("Y003", node, "an alias refers to a node that contains it (a recursive structure)")
         self.active.add(id(node))
@@ -153,29 +174,76 @@ class _Builder:
             sources.append(self.build(n, path, depth + 1))
         return sources
 
-    def scalar(self, node: yaml.ScalarNode) -> Any:
+    def scalar(self, node: yaml.ScalarNode, path: Path_ = ()) -> Any:
         tag = node.tag
         if tag == _STR or tag == _TIMESTAMP:
             # Timestamps stay text: JSON has no date type and Azure takes ISO strings.
             return node.value
-        if tag == _NULL:
-            return None
-        if tag == _BOOL:
-            return _constructor.construct_yaml_bool(node)
-        if tag == _INT:
-            return _constructor.construct_yaml_int(node)
-        if tag == _FLOAT:
-            value = _constructor.construct_yaml_float(node)
-            if value != value or value in (float("inf"), float("-inf")):
-                raise _Fail("Y001", node, f"{node.value!r} is not a finite number")
-            return value
-        raise _Fail("Y008", node, f"YAML tag {tag!r} is not allowed: only plain data is "
-                    "(strings, numbers, booleans, null, mappings, lists)")
+        if tag not in _LITERAL:
+            raise _Fail("Y008", node, f"YAML tag {tag!r} is not allowed: only plain data is "
+                        "(strings, numbers, booleans, null, mappings, lists)")
+        if not any(r.match(node.value) for r in _LITERAL[tag]):
+            raise _Fail("Y001", node, f"{_field(path)}{_shown(node.value)} is not {_TYPE_NAME[tag]}, as its tag "
+                        f"!!{tag[len(_TAG):]} says; write the value, or drop the tag to make it a string")
+        try:
+            if tag == _NULL:
+                return None
+            if tag == _BOOL:
+                return _constructor.construct_yaml_bool(node)
+            value = (_constructor.construct_yaml_int if tag == _INT else _constructor.construct_yaml_float)(node)
+        except ValueError:
+            # The text has an integer's shape, yet Python will not build it: longer than it converts
+            # (sys.get_int_max_str_digits) or, like '0b_', digits missing.
+            if tag == _INT and len(node.value) > 20:
+                raise _Fail("Y014", node, f"{_field(path)}an integer of {len(node.value)} characters is beyond what "
+                            f"ARM and the engine carry exactly (at most {MAX_INTEGER:,} either way)") from None
+            raise _Fail("Y001", node, f"{_field(path)}{_shown(node.value)} is not {_TYPE_NAME[tag]}") from None
+        if isinstance(value, float) and (value != value or value in (float("inf"), float("-inf"))):
+            raise _Fail("Y001", node, f"{_field(path)}{node.value!r} is not a finite number")
+        if isinstance(value, int) and abs(value) > MAX_INTEGER:
+            shown = f"{value}" if len(str(value)) <= 24 else f"an integer of {len(str(abs(value)))} digits"
+            raise _Fail("Y014", node, f"{_field(path)}{shown} is beyond what ARM and the engine carry exactly (at "
+                        f"most {MAX_INTEGER:,} either way: numbers reach ARM through the engine as doubles); "
+                        "if it is an identifier, quote it to make it a string")
+        return value
+
+
+def _field(path: Path_) -> str:
+    """'spec.max_instances: ' for messages about a value (nothing at the document's top)."""
+    out = ""
+    for p in path:
+        out += f"[{p}]" if isinstance(p, int) else (f".{p}" if out else str(p))
+    return f"{out}: " if out else ""
+
+
+def _shown(text: str) -> str:
+    return repr(text) if len(text) <= 40 else repr(text[:40] + "...")
 
 
 def _mark_of(exc: yaml.MarkedYAMLError) -> tuple[int, int]:
     mark = exc.problem_mark or exc.context_mark
     return (mark.line + 1, mark.column + 1) if mark else (1, 1)
+
+
+_CONTROL_NAMES = {0: "NUL", 7: "BEL", 8: "BS", 0x0B: "VT", 0x0C: "FF", 0x1B: "ESC", 0x7F: "DEL"}
+
+
+def _character(code: Any) -> str:
+    if not isinstance(code, int):
+        return repr(code)
+    name = _CONTROL_NAMES.get(code)
+    return f"U+{code:04X}" + (f" ({name})" if name else "")
+
+
+def _character_position(text: str, exc: yaml.reader.ReaderError) -> tuple[int, int]:
+    """Line and column of the character the reader refused. Its `position` counts characters in
+    the pure-Python reader but UTF-8 bytes in libyaml's; the character itself is unambiguous: the
+    reader stops at its first occurrence, as it refuses it wherever it stands."""
+    at = text.find(chr(exc.character)) if isinstance(exc.character, int) else -1
+    if at < 0:
+        at = min(max(int(exc.position or 0), 0), len(text))
+    line = text.count("\n", 0, at) + 1
+    return line, at - (text.rfind("\n", 0, at) + 1) + 1
 
 
 def decode(path: str, raw: bytes) -> tuple[str | None, list[Diagnostic]]:
@@ -226,7 +294,11 @@ def parse(path: str, raw: bytes, limits: Limits = DEFAULT_LIMITS) -> tuple[list[
         line, col = _mark_of(exc)
         problem = exc.problem or exc.context or "invalid YAML"
         return docs, [error(path, line, col, "Y001", f"YAML syntax: {problem}")]
-    except yaml.YAMLError as exc:  # e.g. reader errors on control characters
+    except yaml.reader.ReaderError as exc:  # a character YAML does not allow anywhere in a stream
+        line, col = _character_position(text, exc)
+        return docs, [error(path, line, col, "Y001", f"character {_character(exc.character)} is not allowed in "
+                            "YAML; remove it (a double-quoted string may hold it as an escape, e.g. \\x1b)")]
+    except yaml.YAMLError as exc:
         return docs, [error(path, 1, 1, "Y001", f"YAML: {exc}")]
     except RecursionError:
         return docs, [error(path, 1, 1, "Y004", "nesting deeper than the parser can follow")]
