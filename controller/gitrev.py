@@ -54,7 +54,8 @@ def default_branch(root: Path) -> str:
             return candidate
         except GitError:
             continue
-    raise GitError("no default branch (origin/HEAD, main or master) to compare with: pass --base REV")
+    raise GitError("no default branch (origin/HEAD, main or master) to compare with: pass --base REV, "
+                   "or --from-scratch to plan what a first apply creates")
 
 
 def merge_base(root: Path, a: str, b: str) -> str:
@@ -85,15 +86,19 @@ def last_commits(root: Path, rev: str | None, paths: list[str]) -> dict[str, str
     the change is committed, and `apply` refuses a dirty tree anyway."""
     out: dict[str, str] = {}
     try:
-        log = git(root, "log", "--format=%x00%H", "--name-only", "--no-renames", rev or "HEAD", "--", *paths)
+        # -z: paths exactly as they are (without it git quotes a non-ASCII path, "m/\303\251.yaml",
+        # and the file would match no manifest); \x01 marks a commit, since no path starts with it.
+        log = git(root, "log", "-z", "--format=%x01%H", "--name-only", "--no-renames", rev or "HEAD", "--", *paths)
     except GitError:
         return out
     commit = ""
-    for line in log.splitlines():
-        if line.startswith("\0"):
-            commit = line[1:]
-        elif line and line not in out:
-            out[line] = commit
+    for token in log.split("\0"):
+        if token.startswith("\x01"):
+            commit = token[1:]
+            continue
+        path = token.removeprefix("\n")  # git ends the commit's line before its first path
+        if path and path not in out:
+            out[path] = commit
     return out
 
 

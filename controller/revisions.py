@@ -133,9 +133,26 @@ def _render_dir(repo: Path, tree: Path, stacks: list[str], strict: bool, rev: st
     return out
 
 
+FROM_SCRATCH = "pass --from-scratch to plan what a first apply creates"
+
+
+def _needs_history(root: Path) -> None:
+    """Comparing revisions needs a repository with a commit: say which is missing, and the way
+    that needs neither (a first user runs plan right after init, before any commit)."""
+    if not gitrev.is_repository(root):
+        raise RevisionError(f"{root} is not a git repository, and plan compares two revisions from git: "
+                            f"{FROM_SCRATCH}")
+    try:
+        gitrev.resolve(root, "HEAD")
+    except gitrev.GitError:
+        raise RevisionError(f"the repository has no commits yet, so there is no base to compare with: "
+                            f"{FROM_SCRATCH} (or commit, and plan later changes against that commit)") from None
+
+
 def _revisions(root: Path, base: str | None, head: str | None) -> tuple[str, str | None]:
     """(base commit, head commit or None for the working tree); base defaults to the merge base
     with the default branch."""
+    _needs_history(root)
     try:
         head_sha = gitrev.resolve(root, head) if head else None
         if base is None:
@@ -152,6 +169,8 @@ def plan_revisions(root: Path, stack: str, *, base: str | None = None, head: str
     Returns (plan, diagnostics); plan is None when a side fails."""
     if from_scratch:
         try:
+            if head:
+                _needs_history(root)
             base_sha, head_sha = None, (gitrev.resolve(root, head) if head else None)
         except gitrev.GitError as e:
             raise RevisionError(str(e))
@@ -184,7 +203,8 @@ def stacks_at(root: Path, rev: str | None) -> list[str]:
         names = [p.name for p in (root / "stacks").glob("Pulumi.*.y*ml")] if (root / "stacks").exists() else []
     else:
         try:
-            names = gitrev.git(root, "ls-tree", "--name-only", rev, "stacks/").split()
+            # -z: names as they are (git quotes non-ASCII ones otherwise), one per NUL
+            names = gitrev.git(root, "ls-tree", "-z", "--name-only", rev, "stacks/").split("\0")
         except gitrev.GitError:
             names = []
     return sorted({m.group(1) for n in names if (m := STACK_FILE.match(Path(n).name))})

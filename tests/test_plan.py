@@ -108,8 +108,8 @@ def test_removing_a_role_assignment_shows_in_the_rbac_section(estate: Path):
 def test_removing_a_protected_resource_is_flagged_in_prod(estate: Path):
     os.remove(estate / "manifests/platform/registry.yaml")
     run = amlctl("plan", "--stack", "prod", "--output", "markdown", cwd=estate)
-    assert run.code == 0, run.err
-    assert "protected resource(s) would be deleted" in run.out
+    assert run.code == 1, run.err  # apply will refuse it: plan says so and exits 1
+    assert "apply will refuse: it deletes or replaces 1 protected resource(s)" in run.out
     assert "deletes a protected resource" in run.out
 
 
@@ -214,7 +214,7 @@ def test_each_changed_property_points_at_the_line_that_set_it_a_stack_file_for_a
                 if "instance_type" in text)
     assert blue[0]["source"].startswith(f"manifests/endpoints/online-blue.yaml:{line}:")
     text = amlctl("plan", "--stack", "prod", cwd=estate).out
-    assert f"maxNodeCount: 8 -> 12  (stacks/Pulumi.prod.yaml:{overlay_line}:" in text
+    assert f"maxNodeCount = 8 -> 12  (stacks/Pulumi.prod.yaml:{overlay_line}:" in text
     md = amlctl("plan", "--stack", "prod", "--output", "markdown", cwd=estate).out
     assert f"(stacks/Pulumi.prod.yaml:{overlay_line}:" in md
     row = next(line for line in md.splitlines() if line.startswith("| ~ ") and "gpu-cluster" in line)

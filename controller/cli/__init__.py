@@ -8,26 +8,35 @@ import os
 import re
 import sys
 from pathlib import Path
+from typing import Callable
 
 import click
 
 from controller import __version__
+from controller.cli import color
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
 
 @click.group(context_settings=CONTEXT)
 @click.version_option(__version__, prog_name="amlctl")
-def cli() -> None:
+@click.option("--color", "color_mode", type=click.Choice(color.MODES), default="auto", show_default=True,
+              help="Colour the output: auto is a terminal without NO_COLOR (FORCE_COLOR forces it).")
+@click.pass_context
+def cli(ctx: click.Context, color_mode: str) -> None:
     """GitOps for Azure Machine Learning: validate, plan and apply an estate kept as YAML in git."""
+    ctx.meta[color.KEY] = color_mode
+    # click.echo strips styles from a stream that is not a terminal unless told otherwise: tell it
+    # what the mode and environment decided (None leaves it to the terminal, per stream).
+    ctx.color = color.forced(color_mode, os.environ)
 
 
 def _failed(diags: list, what: str) -> None:
     """Print the problems that stop a render or plan, then exit 1."""
-    color = sys.stderr.isatty()
+    coloured = color.on(err=True)
     for d in diags:
         line = d.format()
-        if color:
+        if coloured:
             tag = f"{d.severity.value}[{d.code}]"
             line = line.replace(tag, click.style(tag, fg="red" if d.severity.value == "error" else "yellow",
                                                  bold=True), 1)
@@ -43,7 +52,11 @@ def _repo_root() -> Path:
 
 
 def _existing_stack(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
-    """A stack of the working tree: a typo is a usage error that lists the stacks there are."""
+    """The one callback of every --stack: a stack of the working tree (of --head's revision for
+    plan, whose --head is eager so that it is parsed first); a typo is a usage error (exit 2) that
+    lists the stacks there are."""
+    from controller import gitrev
+    from controller.revisions import stacks_at
     from controller.stacks import StackNameError, check_name
     if value is None:
         return value
@@ -51,15 +64,40 @@ def _existing_stack(ctx: click.Context, param: click.Parameter, value: str | Non
         check_name(value)
     except StackNameError as exc:
         raise click.BadParameter(str(exc)) from None
-    stacks = _repo_root() / "stacks"
-    if not (stacks / f"Pulumi.{value}.yaml").is_file():
-        names = sorted(p.name[len("Pulumi."):-len(".yaml")] for p in stacks.glob("Pulumi.*.yaml"))
-        raise click.BadParameter(f"no stack file stacks/Pulumi.{value}.yaml (the stacks: {', '.join(names) or 'none'})")
+    root = _repo_root()
+    rev = ctx.params.get("head")
+    if rev:
+        try:
+            rev = gitrev.resolve(root, rev)
+        except gitrev.GitError:
+            return value  # the command says what is wrong with the revision
+    names = stacks_at(root, rev)
+    if value not in names:
+        where = f" at {ctx.params['head']}" if rev else ""
+        raise click.BadParameter(f"no stack {value!r}{where}: no stack file stacks/Pulumi.{value}.yaml "
+                                 f"(the stacks: {', '.join(names) or 'none'})")
     return value
 
 
-STACK = click.option("-s", "--stack", required=True, metavar="NAME", callback=_existing_stack,
-                     help="The stack (stacks/Pulumi.NAME.yaml).")
+def stack_option(required: bool = True, help: str = "The stack (stacks/Pulumi.NAME.yaml).") -> Callable:
+    return click.option("-s", "--stack", required=required, metavar="NAME", callback=_existing_stack, help=help)
+
+
+STACK = stack_option()
+
+
+def _revision(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """An empty --head or --base is a mistake (an unset variable in CI), never "the default"."""
+    if value is not None and not value.strip():
+        default = "the working tree" if param.name == "head" else "the merge base with the default branch"
+        raise click.BadParameter(f"an empty revision: name a commit, branch or tag, or leave --{param.name} out "
+                                 f"for {default}")
+    return value
+
+
+def revision_option(name: str, help: str) -> Callable:
+    # --head is eager: --stack's callback reads the stack at that revision.
+    return click.option(f"--{name}", metavar="REV", callback=_revision, is_eager=name == "head", help=help)
 
 
 def _engine_call(fn, *args, **kwargs):
@@ -102,7 +140,16 @@ def _emit_plan(result, fmt: str) -> None:
     elif fmt == "markdown":
         click.echo(plan_output.markdown(result), nl=False)
     else:
-        click.echo(plan_output.text(result, color=sys.stdout.isatty()))
+        click.echo(plan_output.text(result, color=color.on()))
+
+
+def _plan_exit(result, detailed_exitcode: bool) -> None:
+    """plan's and preview's exit: 1 when apply would not go ahead (errors, or what it refuses, as
+    its summary says), else 0, or 2 with --detailed-exitcode when there are changes."""
+    from controller import plan as P
+    if result.errors or P.refused(result):
+        sys.exit(1)
+    sys.exit(2 if detailed_exitcode and result.has_changes else 0)
 
 
 def main() -> None:

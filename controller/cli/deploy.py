@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from controller.cli import STACK, _emit_plan, _engine_call, _repo_root, cli
+from controller.cli import STACK, _emit_plan, _engine_call, _plan_exit, _repo_root, cli, color
 
 
 @cli.command("preview")
@@ -23,7 +23,17 @@ def preview_cmd(stack: str, fmt: str, detailed_exitcode: bool) -> None:
 
     out = _engine_call(operations.preview, _repo_root(), stack)
     _emit_plan(out.plan, fmt)
-    sys.exit(2 if detailed_exitcode and out.plan.has_changes else 0)
+    _plan_exit(out.plan, detailed_exitcode)
+
+
+OUTCOME = click.option("-o", "--output", "fmt", type=click.Choice(("text", "json")), default="text",
+                       show_default=True, help="json: the outcome on stdout (changes, plan, message, whether the "
+                       "engine started); progress stays on stderr.")
+
+
+def _progress(fmt: str):
+    from controller.cli.progress import Progress
+    return Progress(err=fmt == "json", color=color.on)
 
 
 @cli.command("apply")
@@ -31,32 +41,37 @@ def preview_cmd(stack: str, fmt: str, detailed_exitcode: bool) -> None:
 @click.option("--allow-delete", is_flag=True, help="Allow deleting or replacing (unprotected) resources.")
 @click.option("--allow-dirty", is_flag=True, help="Apply a working tree with uncommitted changes.")
 @click.option("--yes", is_flag=True, help="Do not show the plan and ask first (CI; required without a terminal).")
-def apply_cmd(stack: str, allow_delete: bool, allow_dirty: bool, yes: bool) -> None:
+@OUTCOME
+def apply_cmd(stack: str, allow_delete: bool, allow_dirty: bool, yes: bool, fmt: str) -> None:
     """Apply the stack: render, check, preview, then update through the Pulumi engine.
 
     Returns at once when the rendered graph equals the last applied one. Refuses deletions and
     replacements unless --allow-delete, and protected resources always. SIGTERM cancels cleanly
     (exit 130): the engine finishes what is in flight and saves its state.
     """
-    from controller.cli.progress import Progress, describe
+    from controller.cli.progress import describe
+    from controller.cli.reports import outcome_json
     from controller.engine import operations
     from controller.plan import output as plan_output
 
     if not yes and not sys.stdin.isatty():
         raise click.UsageError("apply asks before it changes anything: pass --yes when not run from a terminal")
-    with Progress() as progress:
+    err = fmt == "json"  # the question goes where the progress goes: stdout is the result's
+    with _progress(fmt) as progress:
         def confirm(plan) -> bool:  # the engine's plan, once every check has passed
             with progress.paused():
-                click.echo(plan_output.text(plan, color=sys.stdout.isatty()) + "\n")
-                return click.confirm(f"Apply these changes to stack {stack}?", default=False)
+                click.echo(plan_output.text(plan, color=color.on(err)) + "\n", err=err)
+                return click.confirm(f"Apply these changes to stack {stack}?", default=False, err=err)
 
         out = _engine_call(operations.apply, _repo_root(), stack, allow_delete=allow_delete,
                            allow_dirty=allow_dirty, report=progress, confirm=None if yes else confirm)
-    if not out.started_engine:
+    if fmt == "json":
+        click.echo(outcome_json("apply", stack, out))
+    elif not out.started_engine:
         click.echo(out.message)
-        return
-    click.echo(f"Resources: {describe(out.changes)}")
-    click.echo(f"applied stack {stack}: {out.message}")
+    else:
+        click.echo(f"Resources: {describe(out.changes)}")
+        click.echo(f"applied stack {stack}: {out.message}")
 
 
 @cli.command("drift")
@@ -72,9 +87,12 @@ def drift_cmd(stack: str, fix: bool, fmt: str) -> None:
     from controller.cli.progress import Progress, describe
     from controller.engine import drift
 
-    with Progress() as progress:
+    with Progress(err=fmt != "text", color=color.on) as progress:  # stdout: the report alone
         report = _engine_call(drift.drift, _repo_root(), stack, fix=fix, report=progress)
-    click.echo({"json": report_.as_json, "markdown": report_.markdown}.get(fmt, report_.text)(report))
+    if fmt == "text":
+        click.echo(report_.text(report, color=color.on()))
+    else:
+        click.echo({"json": report_.as_json, "markdown": report_.markdown}[fmt](report))
     if report.fixed is not None and fmt == "text":
         click.echo(f"fixed: {describe(report.fixed.changes)}")
     sys.exit(2 if report.drifted and report.fixed is None else 0)
@@ -88,11 +106,13 @@ def history_cmd(stack: str, fmt: str) -> None:
     import json as _json
 
     from controller.cli.progress import describe
+    from controller.cli.reports import iso_time
     from controller.engine import operations
 
     updates = _engine_call(operations.history, _repo_root(), stack)
     if fmt == "json":
-        click.echo(_json.dumps([u.__dict__ for u in updates], indent=2, sort_keys=True))
+        click.echo(_json.dumps([{**u.__dict__, "started": iso_time(u.started)} for u in updates], indent=2,
+                               sort_keys=True))
         return
     if not updates:
         click.echo(f"Stack {stack} has no updates yet.")
@@ -106,7 +126,7 @@ def history_cmd(stack: str, fmt: str) -> None:
             said = u.subject
         elif u.subject and u.message.startswith("amlctl drift --fix"):
             said = f"drift --fix, back to: {u.subject}"
-        rows.append((f"#{u.version}", str(u.started)[:19], what, (u.commit or "")[:12], who,
+        rows.append((f"#{u.version}", iso_time(u.started), what, (u.commit or "")[:12], who,
                      describe(u.changes), said))
     widths = [max(len(r[i]) for r in rows) for i in range(6)] if rows else []
     for r in rows:
@@ -116,7 +136,8 @@ def history_cmd(stack: str, fmt: str) -> None:
 @cli.command("destroy")
 @STACK
 @click.option("--yes-destroy-stack", metavar="NAME", help="Confirm without a prompt by repeating the stack name.")
-def destroy_cmd(stack: str, yes_destroy_stack: str | None) -> None:
+@OUTCOME
+def destroy_cmd(stack: str, yes_destroy_stack: str | None, fmt: str) -> None:
     """Delete every resource of the stack. Guarded: type the stack name, or pass
     --yes-destroy-stack NAME. Protected resources make it fail (unprotect them first)."""
     from controller.engine import operations
@@ -126,13 +147,17 @@ def destroy_cmd(stack: str, yes_destroy_stack: str | None) -> None:
             raise click.UsageError(f"--yes-destroy-stack {yes_destroy_stack!r} does not name the stack {stack!r}")
     elif not sys.stdin.isatty():
         raise click.UsageError("destroy needs --yes-destroy-stack NAME when not run from a terminal")
-    elif click.prompt(f"Type the stack name to destroy every resource of {stack}") != stack:
+    elif click.prompt(f"Type the stack name to destroy every resource of {stack}", err=fmt == "json") != stack:
         raise click.UsageError("the name typed is not the stack's: nothing destroyed")
-    from controller.cli.progress import Progress, describe
+    from controller.cli.progress import describe
+    from controller.cli.reports import outcome_json
 
-    with Progress() as progress:
+    with _progress(fmt) as progress:
         out = _engine_call(operations.destroy, _repo_root(), stack, report=progress)
-    click.echo(f"Resources: {describe(out.changes)}")
+    if fmt == "json":
+        click.echo(outcome_json("destroy", stack, out))
+    else:
+        click.echo(f"Resources: {describe(out.changes)}")
 
 
 @cli.command("secrets-provider")
@@ -162,3 +187,14 @@ def pulumi_cmd(stack: str, args: tuple[str, ...]) -> None:
         raise click.UsageError("give the Pulumi command after --, e.g. amlctl pulumi --stack dev -- stack export")
     code = _engine_call(operations.passthrough, _repo_root(), stack, list(args))
     sys.exit(code)
+
+
+@cli.command("recover")
+@STACK
+def recover_cmd(stack: str) -> None:
+    """Put back the newest whole copy of a stack's state that the engine cannot load (a full disk or
+    a killed write tore it); the torn file is kept beside it. The next apply redoes what came after
+    that copy. Exit 0 when restored or nothing to do, 1 when no whole copy is left."""
+    from controller.engine import operations
+
+    click.echo(_engine_call(operations.recover, _repo_root(), stack))

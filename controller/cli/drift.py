@@ -8,9 +8,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import click
+
 from controller.cli.progress import describe
 from controller.engine.drift import Drift, Drifted
-from controller.plan.output import show
+from controller.plan.output import COLOUR, changed_parts, show
 from controller.render.graph import type_name
 
 FORMATS = ("text", "json", "markdown")
@@ -36,14 +38,23 @@ def _property_lines(d: Drifted) -> list[tuple[str, str]]:
         elif c.before == c.after:  # a secret: both sides are its marker
             out.append((f"{path}: {show(c.after)} differs", c.source))
         else:
-            out.append((f"{path}: {show(c.before)} in the cloud, {show(c.after)} in git", c.source))
+            cloud, git = changed_parts(c.before, c.after)  # long values: the part that differs
+            out.append((f"{path}: {cloud} in the cloud, {git} in git", c.source))
     return out
 
 
-def text(report: Drift) -> str:
+# plan's colours for what the fix would do
+ACTION = {"update": "update", "create": "create", "replace": "replace", "create-replacement": "replace",
+          "delete": "delete"}
+
+
+def text(report: Drift, color: bool = False) -> str:
     lines = []
     for d in report.drifted:
-        lines.append(f"{SYMBOL.get(d.op, '~'):>3} {type_name(d.type)} {d.name}  [{RESTORE.get(d.op, d.op)}]")
+        head = f"{SYMBOL.get(d.op, '~'):>3} {type_name(d.type)} {d.name}"
+        if color:
+            head = click.style(head, fg=COLOUR.get(ACTION.get(d.op, "update")), bold=True)
+        lines.append(f"{head}  [{RESTORE.get(d.op, d.op)}]")
         if d.subject:
             lines.append(f"      from {d.subject}" + (f" at {d.source}" if d.source else ""))
         for prop, source in _property_lines(d):

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import click
 
-from controller.cli import STACK, _emit_plan, _engine_call, _failed, _repo_root, cli, output
+from controller.cli import (STACK, _emit_plan, _engine_call, _failed, _plan_exit, _repo_root, cli, color, output,
+                            revision_option, stack_option)
 from controller.manifests.discover import UsageError
 
 
@@ -48,7 +49,7 @@ def validate(paths: tuple[str, ...], strict: bool, skip_path_checks: bool, kind:
         kinds = Counter(m.kind for m in report.manifests)
         stacks = [f"{st.name} ({st.target}{', production' if st.production else ''})" for st in report.stacks]
         line = output.inventory(dict(kinds), stacks) if report.manifests else ""
-        click.echo(output.text(report.diagnostics, report.files, n, color=sys.stdout.isatty(), inventory_line=line))
+        click.echo(output.text(report.diagnostics, report.files, n, color=color.on(), inventory_line=line))
     sys.exit(0 if report.ok else 1)
 
 
@@ -82,10 +83,11 @@ def render_cmd(stack: str, strict: bool, fmt: str) -> None:
 
 
 @cli.command("plan")
-@click.option("-s", "--stack", required=True, metavar="NAME", help="The stack (stacks/Pulumi.NAME.yaml).")
-@click.option("--base", metavar="REV", help="Compare from this revision. Default: the merge base with the default branch.")
-@click.option("--head", metavar="REV", help="Compare to this revision. Default: the working tree.")
-@click.option("--from-scratch", is_flag=True, help="Plan from nothing: what a first apply of the stack creates.")
+@STACK
+@revision_option("base", "Compare from this revision. Default: the merge base with the default branch.")
+@revision_option("head", "Compare to this revision. Default: the working tree.")
+@click.option("--from-scratch", is_flag=True, help="Plan from nothing: what a first apply of the stack creates "
+              "(needs no commit, nor git).")
 @click.option("--strict", is_flag=True, help="Treat references to things no manifest defines as errors.")
 @click.option("-o", "--output", "fmt", type=click.Choice(("text", "json", "markdown")), default="text",
               show_default=True, help="markdown is a pull-request comment (under 65,000 characters).")
@@ -111,15 +113,13 @@ def plan_cmd(stack: str, base: str | None, head: str | None, from_scratch: bool,
     if result is None:
         _failed(diags, f"cannot plan stack {stack}")
     _emit_plan(result, fmt)
-    if result.errors:
-        sys.exit(1)
-    sys.exit(2 if detailed_exitcode and result.has_changes else 0)
+    _plan_exit(result, detailed_exitcode)
 
 
 @cli.command("blame")
 @click.argument("resource", metavar="KIND/NAME")
-@click.option("-s", "--stack", metavar="NAME", help="Also follow this stack's overlay, and show when each change "
-              "reached the stack (its update history; needs the engine and the backend).")
+@stack_option(required=False, help="Also follow this stack's overlay, and show when each change reached the stack "
+              "(its update history; needs the engine and the backend).")
 @click.option("-o", "--output", "fmt", type=click.Choice(("text", "json")), default="text", show_default=True)
 def blame_cmd(resource: str, stack: str | None, fmt: str) -> None:
     """The commits that changed a resource's manifest and stack overlays: author, date, pull
@@ -145,7 +145,8 @@ def blame_cmd(resource: str, stack: str | None, fmt: str) -> None:
         if not stacks:
             raise click.UsageError(f"no stack {stack!r}: stacks are {', '.join(s.name for s in report.stacks)}")
         from controller.engine import operations
-        updates[stack] = [audit.Deployment(stack, u.version, u.started, u.commit)
+        from controller.cli.reports import iso_time
+        updates[stack] = [audit.Deployment(stack, u.version, iso_time(u.started), u.commit)
                           for u in _engine_call(operations.history, root, stack)
                           if u.result == "succeeded" and u.commit and u.kind == "update" and not u.dirty]
     try:
@@ -184,7 +185,8 @@ def blame_cmd(resource: str, stack: str | None, fmt: str) -> None:
 def init_cmd(directory: Path, project: str | None, workspace: str | None, location: str, ci: tuple[str, ...],
              no_git: bool) -> None:
     """Scaffold a new GitOps repository in DIRECTORY: a minimal workspace manifest, dev, prod and
-    local stacks, Pulumi.yaml, .gitignore, pre-commit, CI pipelines and a README. Overwrites nothing."""
+    local stacks, Pulumi.yaml, .gitignore, pre-commit, CI pipelines and a README. Overwrites nothing:
+    an existing .gitignore gains the lines amlctl needs, any other existing file is refused."""
     from controller import gitrev, scaffold
 
     directory = directory.resolve()
@@ -198,10 +200,13 @@ def init_cmd(directory: Path, project: str | None, workspace: str | None, locati
     if not no_git and not gitrev.is_repository(directory):
         gitrev.git(directory, "init", "-q", "-b", "main")
         click.echo(f"initialised a git repository in {directory}")
-    for rel in written:
-        if not rel.startswith("schemas/"):
-            click.echo(f"  created {rel}")
-    click.echo(f"  created schemas/ ({sum(r.startswith('schemas/') for r in written)} JSON Schemas for editors)")
+    for w in written:
+        if not w.created:
+            click.echo(f"  added {', '.join(w.added)} to {w.path}" if w.added else
+                       f"  kept {w.path}: it already ignores what amlctl needs")
+        elif not w.path.startswith("schemas/"):
+            click.echo(f"  created {w.path}")
+    click.echo(f"  created schemas/ ({sum(w.path.startswith('schemas/') for w in written)} JSON Schemas for editors)")
     # apply refuses uncommitted manifests (git history is the audit trail): the first step commits.
     commit = " && git add . && git commit -qm 'amlctl init'" if gitrev.is_repository(directory) else ""
     click.echo(f"\nNext: cd {directory} && amlctl validate{commit} && amlctl apply --stack local --yes\n"
@@ -209,8 +214,8 @@ def init_cmd(directory: Path, project: str | None, workspace: str | None, locati
 
 
 @cli.command("changed")
-@click.option("--base", metavar="REV", help="Default: the merge base with the default branch.")
-@click.option("--head", metavar="REV", help="Default: the working tree.")
+@revision_option("base", "Default: the merge base with the default branch.")
+@revision_option("head", "Default: the working tree.")
 @click.option("-o", "--output", "fmt", type=click.Choice(("text", "json")), default="text", show_default=True)
 def changed_cmd(base: str | None, head: str | None, fmt: str) -> None:
     """The stacks whose rendered graph differs between two revisions (for a CI matrix)."""

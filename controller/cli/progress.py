@@ -11,19 +11,20 @@ import sys
 import threading
 import time
 from contextlib import contextmanager
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import click
 
 # module:Type as `plan` prints it: "Component" alone could be Application Insights or Azure ML.
 from controller.render.graph import type_name
 
-# What each engine op is called while running and once done, and its plan symbol.
+# What each engine op is called while running and once done, and its plan symbol. A replace is
+# three steps: the replacement is created, the resource is replaced, the original is deleted.
 VERBS = {
     "create": ("creating", "created", "+"), "update": ("updating", "updated", "~"),
     "delete": ("deleting", "deleted", "-"), "replace": ("replacing", "replaced", "+-"),
-    "create-replacement": ("creating replacement", "created replacement", "+-"),
-    "delete-replaced": ("deleting replaced", "deleted replaced", "+-"),
+    "create-replacement": ("creating the replacement", "created the replacement", "+-"),
+    "delete-replaced": ("deleting the original", "deleted the original", "+-"),
     "import": ("importing", "imported", "="), "discard": ("forgetting", "forgot", "-"),
     "read": ("reading", "read", ">"), "refresh": ("refreshing", "refreshed", "~"),
 }
@@ -41,15 +42,30 @@ def _name(urn: str) -> str:
     return urn.split("::")[-1]
 
 
-def live_wanted() -> bool:
-    return sys.stdout.isatty() and not os.environ.get("CI") and os.environ.get("TERM") != "dumb"
+def live_wanted(stream: Any = None) -> bool:
+    return (stream or sys.stdout).isatty() and not os.environ.get("CI") and os.environ.get("TERM") != "dumb"
+
+
+def _terminal(err: bool) -> bool:
+    return (sys.stderr if err else sys.stdout).isatty()
+
+
+# Each finished operation's symbol in colour, as plan colours its actions.
+COLOUR = {"+": "green", "~": "yellow", "-": "red", "+-": "magenta"}
 
 
 class Progress:
-    """A Reporter for controller.engine.operations (notices and engine events)."""
+    """A Reporter for controller.engine.operations (notices and engine events).
 
-    def __init__(self, live: bool | None = None, console: Any = None):
-        self.live = live_wanted() if live is None else live
+    `err`: everything on stderr, so that stdout carries only a command's result (--output json).
+    `color(err)`: whether to colour stdout (False) or stderr (True); by default, when it is a terminal."""
+
+    def __init__(self, live: bool | None = None, console: Any = None, err: bool = False,
+                 color: Callable[[bool], bool] = _terminal):
+        self.err = err
+        self._colour = color
+        self.color = color(err)
+        self.live = live_wanted(sys.stderr if err else sys.stdout) if live is None else live
         self._lock = threading.Lock()
         self._running: dict[str, tuple[str, str, float]] = {}  # urn -> (op, type, started)
         self._view = None
@@ -59,7 +75,7 @@ class Progress:
         if self.live:
             from rich.console import Console
             from rich.live import Live
-            self._console = self._console or Console()
+            self._console = self._console or Console(stderr=self.err, no_color=not self.color)
             self._view = Live(self._render(), console=self._console, refresh_per_second=8, transient=True)
             self._view.__enter__()
         return self
@@ -106,7 +122,9 @@ class Progress:
                 return
             took = time.monotonic() - started[2] if started else 0.0
             _, done, symbol = VERBS.get(op, (op, op, "*"))
-            self._print(f" {symbol:<2} {done:<10} {_name(m.urn)}  ({type_name(m.type)}, {took:.1f}s)")
+            mark = click.style(f"{symbol:<2}", fg=COLOUR.get(symbol), bold=True) if self._colour(self.err) and \
+                self._console is None else f"{symbol:<2}"
+            self._print(f" {mark} {done:<10} {_name(m.urn)}  ({type_name(m.type)}, {took:.1f}s)")
         elif e.res_op_failed_event is not None:
             m = e.res_op_failed_event.metadata
             self._running.pop(m.urn, None)
@@ -121,7 +139,9 @@ class Progress:
         if self._console is not None:
             self._console.print(line, markup=False, highlight=False, style="red" if err else None)
         else:
-            click.echo(line, err=err)
+            err = err or self.err
+            coloured = self._colour(err)  # decided here: click must neither strip nor add
+            click.echo(click.style(line, fg="red") if err and coloured else line, err=err, color=coloured)
 
     def _render(self):
         from rich.table import Table

@@ -160,7 +160,7 @@ def _created(r: Resource) -> Change:
         label = "traffic allocation"
     else:
         label = "create"
-    return Change(CREATE, r.name, r.type, r.subject, _src(r), label, _props({}, r.inputs, r), r.protect, r.label)
+    return Change(CREATE, r.name, r.type, r.subject, _src(r), label, _set(r), r.protect, r.label)
 
 
 KEPT_LABELS = {
@@ -245,7 +245,26 @@ def property_changes(type_: str, before: Mapping[str, Any], after: Mapping[str, 
 def _props(before: Mapping[str, Any], after: Mapping[str, Any], r: Resource) -> tuple[PropertyChange, ...]:
     out: list[PropertyChange] = []
     _walk(before, after, "", r.type, out)
-    return tuple(dataclasses.replace(p, source=r.origin(p.path)) if r.origins else p for p in out)
+    return _located(out, r)
+
+
+def _set(r: Resource) -> tuple[PropertyChange, ...]:
+    """What a create sets, leaf by leaf as an update's changes are (markers and empty maps are
+    values), so that a created resource lists `+ key = value` lines as Terraform does."""
+    out: list[PropertyChange] = []
+
+    def walk(value: Any, path: str) -> None:
+        if path and (_is_leafish(value) or not value):
+            out.append(PropertyChange(path, None, value, False))
+            return
+        for k in sorted(value):
+            walk(value[k], f"{path}.{k}" if path else k)
+    walk(r.inputs, "")
+    return _located(out, r)
+
+
+def _located(changes: list[PropertyChange], r: Resource) -> tuple[PropertyChange, ...]:
+    return tuple(dataclasses.replace(p, source=r.origin(p.path)) if r.origins else p for p in changes)
 
 
 _NONE = object()

@@ -11,6 +11,7 @@ from typing import Any
 
 import click
 
+from controller import plan as P
 from controller.plan import CREATE, DELETE, KEEP, REPLACE, UPDATE, Plan, PropertyChange
 
 FORMATS = ("text", "json", "markdown")
@@ -20,8 +21,8 @@ COLOUR = {CREATE: "green", UPDATE: "yellow", REPLACE: "magenta", DELETE: "red", 
 MAX_VALUE = 160
 
 
-def show(value: Any) -> str:
-    """A value as one line. Markers read as what they are; secrets are never values here."""
+def _marker(value: Any) -> str | None:
+    """How a marker ($secret, $output, ...) reads; None when the value is no marker."""
     if isinstance(value, dict) and len(value) == 1:
         (k, v), = value.items()
         if k == "$secret":
@@ -34,46 +35,92 @@ def show(value: Any) -> str:
             return f"(the latest version of {v['kind']} {v['name']} in Azure, read at deploy time)"
         if k == "$clientConfig":
             return f"(the deploying identity's {v})"
+    return None
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, ensure_ascii=False) if not isinstance(value, str) else json.dumps(value)
+
+
+def _cut(text: str) -> str:
+    """A long value's start and end, the middle elided: the end of an ARM id (`.../versions/7`)
+    is what tells it from its neighbours."""
+    if len(text) <= MAX_VALUE:
+        return text
+    keep = (MAX_VALUE - 20) // 2
+    return f"{text[:keep]}...{text[-keep:]} ({len(text)} chars)"
+
+
+def show(value: Any) -> str:
+    """A value as one line. Markers read as what they are; secrets are never values here."""
+    marker = _marker(value)
+    if marker is not None:
+        return marker
     if value is None:
         return "(none)"
-    text = json.dumps(value, sort_keys=True, ensure_ascii=False) if not isinstance(value, str) else json.dumps(value)
-    return text if len(text) <= MAX_VALUE else text[:MAX_VALUE - 20] + f"... ({len(text)} chars)"
+    return _cut(_json(value))
+
+
+def changed_parts(before: Any, after: Any) -> tuple[str, str]:
+    """Both sides of a change, for plan and drift alike. Short values as `show` writes them; when
+    either is too long for a line, the part that differs instead, the common start and end elided
+    with "...", so `.../versions/1` -> `.../versions/2` of two long ARM ids stays visible (cutting
+    both at the same length would show the same prefix twice). Strings are compared as text,
+    anything else (lists, objects) as its JSON."""
+    if _marker(before) is not None or _marker(after) is not None or before is None or after is None:
+        return show(before), show(after)
+    strings = isinstance(before, str) and isinstance(after, str)
+    if len(_json(before)) <= MAX_VALUE and len(_json(after)) <= MAX_VALUE:
+        return show(before), show(after)
+    a, b = (before, after) if strings else (_json(before), _json(after))
+    start = 0
+    while start < min(len(a), len(b)) and a[start] == b[start]:
+        start += 1
+    end = 0
+    while end < min(len(a), len(b)) - start and a[-1 - end] == b[-1 - end]:
+        end += 1
+    # Context before the change: the three path segments that lead to it (when they are short),
+    # else 20 characters; 20 characters after it.
+    slashes = [i for i, ch in enumerate(a[:start]) if ch == "/"]
+    start = slashes[-3] + 1 if len(slashes) >= 3 and start - slashes[-3] <= 80 else max(0, start - 20)
+    end = max(0, end - 20)
+
+    def part(s: str) -> str:
+        piece = ("..." if start else "") + s[start:len(s) - end] + ("..." if end else "")
+        return _cut(json.dumps(piece) if strings else piece)
+    return part(a), part(b)
 
 
 def _prop_line(p: PropertyChange, where: bool = False) -> str:
+    """One property as Terraform writes it: `+ key = value`, `- key = value`, `~ key = old -> new`."""
     note = "  # forces replacement" if p.forces_replace else ""
     if where and p.source:
         note += f"  ({p.source})"
     if p.before is None:
-        return f"+ {p.path}: {show(p.after)}{note}"
+        return f"+ {p.path} = {show(p.after)}{note}"
     if p.after is None:
-        return f"- {p.path}: {show(p.before)}{note}"
+        return f"- {p.path} = {show(p.before)}{note}"
     before, after = changed_parts(p.before, p.after)
-    return f"~ {p.path}: {before} -> {after}{note}"
+    return f"~ {p.path} = {before} -> {after}{note}"
 
 
-def changed_parts(before: Any, after: Any) -> tuple[str, str]:
-    """Both sides of a change as `show` writes them; when that would cut long strings short, the
-    part that changed instead: the common start and end elided, so `.../versions/7` -> `.../versions/8`
-    of two ARM ids stays visible."""
-    a, b = show(before), show(after)
-    if not (isinstance(before, str) and isinstance(after, str)) or (a.endswith('"') and b.endswith('"')):
-        return a, b
-    start = 0
-    while start < min(len(before), len(after)) and before[start] == after[start]:
-        start += 1
-    end = 0
-    while end < min(len(before), len(after)) - start and before[-1 - end] == after[-1 - end]:
-        end += 1
-    # Keep some context before the change: the three path segments that lead to it, or 20 characters.
-    slashes = [i for i, ch in enumerate(before[:start]) if ch == "/"]
-    start = slashes[-3] + 1 if len(slashes) >= 3 else max(0, start - 20)
-    end = max(0, end - 20)
+def apply_gate(plan: Plan) -> list[str]:
+    """What apply will do with this plan, when it is not simply "go ahead": one line each, for
+    every format (the rule is controller.plan's, which apply itself asks)."""
+    lines = []
+    refused = P.refused(plan)
+    if refused:
+        lines.append(f"apply will refuse: it deletes or replaces {len(refused)} protected resource(s) ("
+                     + _names(refused) + "); unprotect them first (amlctl:protect in the stack file)")
+    destructive = [c for c in P.needs_allow_delete(plan) if c not in refused]
+    if destructive:
+        lines.append(f"apply needs --allow-delete: it deletes or replaces {len(destructive)} resource(s) ("
+                     + _names(destructive) + ")")
+    return lines
 
-    def cut(s: str) -> str:
-        middle = s[start:len(s) - end]
-        return show(("..." if start else "") + middle + ("..." if end else ""))
-    return cut(before), cut(after)
+
+def _names(changes: list) -> str:
+    return ", ".join(c.name for c in changes[:5]) + (f" and {len(changes) - 5} more" if len(changes) > 5 else "")
 
 
 # -- text -----------------------------------------------------------------------------------------
@@ -87,9 +134,9 @@ def text(plan: Plan, color: bool = False, details: bool = True) -> str:
         lines.append(style(head, fg=COLOUR[c.action], bold=True) + f"  [{c.label}]")
         where = f"      from {c.subject}" + (f" at {c.source}" if c.source else "")
         lines.append(style(where, dim=True))
-        if details and c.action in (UPDATE, REPLACE):
+        if details:  # a create lists what it sets, as Terraform does; an update what it changes
             for p in c.properties:
-                lines.append("      " + _prop_line(p, True))
+                lines.append("      " + _prop_line(p, c.action in (UPDATE, REPLACE)))
     if plan.roles:
         lines += ["", "Role assignments:"]
         for r in plan.roles:
@@ -102,6 +149,8 @@ def text(plan: Plan, color: bool = False, details: bool = True) -> str:
         lines.append("")
     lines.append(style(plan.summary() if plan.changes else f"No changes. {plan.unchanged} resources unchanged.",
                        bold=True))
+    for line in apply_gate(plan):
+        lines.append(style(line, fg="red" if line.startswith("apply will refuse") else "yellow", bold=True))
     if plan.errors:
         lines.append(style(f"{len(plan.errors)} error(s): this change cannot be applied as it is.", fg="red", bold=True))
     return "\n".join(lines)
@@ -120,6 +169,9 @@ def as_dict(plan: Plan) -> dict[str, Any]:
                                      "forces_replace": p.forces_replace, "source": p.source or None}
                                     for p in c.properties]}
                     for c in plan.changes],
+        # What apply does with it: refused (protected deletes or replaces), or only with --allow-delete.
+        "apply": {"will_refuse": bool(P.refused(plan)), "refused": [c.name for c in P.refused(plan)],
+                  "needs_allow_delete": [c.name for c in P.needs_allow_delete(plan)], "notes": apply_gate(plan)},
         "roles": [{"action": r.action, "role": r.role, "principal": r.principal, "scope": r.scope,
                    "source": r.source} for r in plan.roles],
         "diagnostics": [{"path": d.path, "line": d.line, "col": d.col, "code": d.code, "severity": d.severity.value,
@@ -158,10 +210,9 @@ def markdown(plan: Plan, limit: int = MARKDOWN_LIMIT) -> str:
     if plan.errors:
         head += [f"> [!CAUTION]\n> {len(plan.errors)} error(s): this change cannot be applied as it is.", ""]
         head += [f"- `{d.path}:{d.line}` **{d.code}** {_md_escape(d.message)}" for d in plan.errors] + [""]
-    protected = [c for c in plan.changes if c.protected and c.action in (DELETE, REPLACE)]
-    if protected:
-        head += [f"> [!WARNING]\n> {len(protected)} protected resource(s) would be deleted or replaced: "
-                 "`amlctl apply` refuses this.", ""]
+    for line in apply_gate(plan):
+        kind = "WARNING" if line.startswith("apply will refuse") else "NOTE"
+        head += [f"> [!{kind}]\n> {_md_escape(line)}", ""]
     head += ["| | create | update | replace | delete | kept in Azure | unchanged |", "|---|---|---|---|---|---|---|",
              f"| **{plan.stack}** | {plan.count(CREATE)} | {plan.count(UPDATE)} | {plan.count(REPLACE)} | "
              f"{plan.count(DELETE)} | {plan.count(KEEP)} | {plan.unchanged} |", ""]
@@ -208,5 +259,5 @@ def markdown(plan: Plan, limit: int = MARKDOWN_LIMIT) -> str:
         out += ["", f"> {omitted_rows} more change(s) and {omitted_details} more detail block(s) do not fit in a "
                     "comment: run `amlctl plan --stack "
                     f"{plan.stack}` or see the job's plan artifact (`--output json`) for all of them."]
-    out += ["", f"<sub>{plan.summary()}</sub>"]
+    out += ["", f"<sub>{'. '.join([plan.summary(), *apply_gate(plan)])}</sub>"]
     return "\n".join(out) + "\n"

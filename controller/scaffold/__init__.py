@@ -12,6 +12,7 @@ import base64
 import hashlib
 import os
 import re
+from dataclasses import dataclass
 from pathlib import Path
 
 from controller import __version__
@@ -61,17 +62,56 @@ def files(project: str, workspace: str, location: str, ci: tuple[str, ...]) -> d
     return out
 
 
-def write(dest: Path, content: dict[str, bytes]) -> list[str]:
-    """Write the files; refuse (writing nothing) if any already exists."""
-    clashes = sorted(rel for rel in content if (dest / rel).exists())
+# Files an existing repository already has and init completes instead of refusing: the lines it
+# lacks are appended, nothing else in it changes. Every other file that exists is a refusal.
+COMPLETED = (".gitignore",)
+
+
+@dataclass(frozen=True)
+class Written:
+    path: str
+    created: bool = True  # False: an existing file that init completed
+    added: tuple[str, ...] = ()  # what was appended to an existing file (may be nothing)
+
+
+def missing_lines(existing: str, wanted: str) -> list[str]:
+    """The ignore patterns of `wanted` that `existing` lacks. `/x/`, `x/` and `x` all ignore the
+    folder x at the root, which is what amlctl needs; a negation (`!x`) ignores nothing."""
+    def key(line: str) -> str:
+        return line.strip().strip("/")
+    have = {key(line) for line in existing.splitlines() if line.strip() and not line.lstrip().startswith(("#", "!"))}
+    out = []
+    for line in wanted.splitlines():
+        if line.strip() and not line.lstrip().startswith("#") and key(line) not in have:
+            out.append(line.strip())
+            have.add(key(line))
+    return out
+
+
+def write(dest: Path, content: dict[str, bytes]) -> list[Written]:
+    """Write the files; refuse (writing nothing) if any already exists, except that an existing
+    .gitignore gains the lines it lacks (appended, the rest of it untouched)."""
+    clashes = sorted(rel for rel in content if (dest / rel).exists()
+                     and not (rel in COMPLETED and (dest / rel).is_file()))
     if clashes:
         raise InitError(f"{dest} already has {', '.join(clashes[:5])}{' ...' if len(clashes) > 5 else ''}: "
                         "init writes a new repository and overwrites nothing")
+    out = []
     for rel, data in sorted(content.items()):
         path = dest / rel
+        if rel in COMPLETED and path.is_file():
+            before = path.read_bytes()
+            added = missing_lines(before.decode("utf-8", "replace"), data.decode("utf-8"))
+            if added:
+                gap = b"" if not before or before.endswith(b"\n") else b"\n"
+                with path.open("ab") as f:  # append: what the file had stays byte for byte
+                    f.write(gap + ("\n# added by amlctl init\n" + "".join(f"{line}\n" for line in added)).encode())
+            out.append(Written(rel, created=False, added=tuple(added)))
+            continue
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(data)
-    return sorted(content)
+        out.append(Written(rel))
+    return out
 
 
 def passphrase_salt(passphrase: str) -> str:

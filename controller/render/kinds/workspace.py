@@ -191,8 +191,12 @@ def workspace(m: Manifest, ctx: Context) -> None:
     if project:  # a project uses its hub's storage, key vault, insights and registry
         ids, nodes, storage_node, vault_node = {}, [], None, None
     else:
+        # The resources a workspace stands on are rendered from a few of its fields, not from the
+        # whole manifest: they carry its tags but not the commit that last changed the manifest,
+        # which would make every workspace edit an update of all of them, changing only that tag.
+        implied = {k: v for k, v in tags.items() if k != "amlctl-commit"}
         ids, nodes, storage_node, vault_node = _dependents(
-            m, ctx, location, tags, properties.get("publicNetworkAccess") == "Disabled", group)
+            m, ctx, location, implied, properties.get("publicNetworkAccess") == "Disabled", group)
 
     hub = hub_of(m, ctx)
     inputs: dict[str, Any] = {"workspaceName": m.name, "resourceGroupName": rg, "location": location,
