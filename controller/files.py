@@ -88,9 +88,9 @@ def check(path: Path, root: Path | None) -> Node:
     name = shown(path, root)
     real = Path(os.path.realpath(path))
     if root is not None and not _inside(real, _real(root)):
-        link = "symlink " if path != real else ""
-        raise Refused("Y011", name, f"{link}{name} points outside the repository (to {real}); amlctl reads "
-                      "only files inside it, so it is not read")
+        what = "a symlink that points" if os.path.islink(path) else "a path that leads (through a symlink)"
+        raise Refused("Y011", name, f"{what} outside the repository (to {real}); amlctl reads only files "
+                      "inside it, so it is not read")
     try:
         st = os.stat(path)  # follows symlinks: the type of what would be read
     except OSError as exc:
@@ -109,9 +109,10 @@ def check(path: Path, root: Path | None) -> Node:
 
 
 def children(node: Node, root: Path | None) -> list[tuple[str, Node]]:
-    """(name, Node) of each entry of a folder, unsorted; Refused for the first bad one."""
+    """(name, Node) of each entry of a folder, by name (so the first bad one is the same on
+    every machine); Refused for the first bad one."""
     try:
-        names = [e.name for e in os.scandir(node.path)]
+        names = sorted(e.name for e in os.scandir(node.path))
     except OSError as exc:
         raise Refused("Y013", shown(node.path, root), f"cannot read the folder: {exc.strerror}") from None
     return [(n, check(node.path / n, root)) for n in names]

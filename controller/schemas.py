@@ -4,8 +4,9 @@ The schemas are the single source of truth for fields. Each kind's schema carrie
 `x-amlctl` block (kind name, scope, the Azure ML CLI `$schema` files it accepts), and
 fields that mean something across manifests carry annotations the semantic checks
 read: `x-amlctl-ref` (a reference to another kind), `x-amlctl-path` (a local path that
-must exist), `x-amlctl-secret` (a credential that must not be inline). Nothing in the
-code restates which field is which.
+must exist: "file", "dir", "any", or "yaml" for a file read as YAML data, such as a conda
+file), `x-amlctl-secret` (a credential that must not be inline). Nothing in the code
+restates which field is which.
 """
 from __future__ import annotations
 

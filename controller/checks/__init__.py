@@ -12,12 +12,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
-from controller import rbac
+from controller import files, rbac
 from controller import schemas as S
 from controller.checks import refs, secrets
 from controller.manifests import versions
 from controller.diagnostics import Diagnostic, Severity, error, warning
 from controller.manifests.discover import inside, rel
+from controller.manifests.loader import read_file
 from controller.manifests.model import Manifest
 
 
@@ -26,6 +27,7 @@ class Options:
     root: Path
     strict: bool = False  # external references are errors
     skip_path_checks: bool = False  # for sparse checkouts: local paths are not looked up
+    walked: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)  # path -> files.Refused | None
 
 
 @dataclass
@@ -171,12 +173,35 @@ def _path(m: Manifest, a: S.Annotated, options: Options, index: Index, result: R
     result.referenced_files.add(shown)
     if options.skip_path_checks:
         return
-    if not target.exists():
+    if not target.exists() and not target.is_symlink():
         _emit(result, m, a.path, "M006", f"{_field(a.path)}: {value!r} does not exist (looked for {shown})")
-    elif a.value == "file" and not target.is_file():
+        return
+    refused = _walk(target, options)
+    if refused is not None:
+        # What render would hash and upload, walked now by the same walker: a symlink out of the
+        # repository, a loop, a FIFO or device, an unreadable file anywhere under the path.
+        _emit(result, m, a.path, refused.code, f"{_field(a.path)}: {refused.path}: {refused.message}")
+    elif a.value in ("file", "yaml") and not target.is_file():
         _emit(result, m, a.path, "M006", f"{_field(a.path)}: {value!r} is not a file")
     elif a.value == "dir" and not target.is_dir():
         _emit(result, m, a.path, "M006", f"{_field(a.path)}: {value!r} is not a folder")
+    elif a.value == "yaml":
+        # A YAML data file (a conda specification) is read as manifests are, by the safe loader:
+        # its problems are its own, with its file and line, never a render that fails later.
+        result.diagnostics.extend(read_file(target, shown)[1])
+
+
+def _walk(target: Path, options: Options) -> files.Refused | None:
+    """The walker's refusal of a referenced file or folder, if any; walked once per validate run
+    (every stack's view names the same folders)."""
+    key = os.path.normpath(target)
+    if key not in options.walked:
+        try:
+            files.walk(target, options.root)
+            options.walked[key] = None
+        except files.Refused as exc:
+            options.walked[key] = exc
+    return options.walked[key]
 
 
 def _reference(m: Manifest, a: S.Annotated, options: Options, index: Index, result: Result) -> None:

@@ -29,10 +29,10 @@ from urllib.parse import unquote, urlsplit
 KEY_VAULT_SUFFIXES = ("vault.azure.net", "vault.azure.cn", "vault.usgovcloudapi.net", "vault.microsoftazure.de")
 SHAPE = "https://VAULT.vault.azure.net/secrets/NAME[/VERSION]"
 
-# Exactly: https, a vault name (Azure's rule: 3-24 letters, digits and '-'), one of the suffixes,
-# /secrets/NAME (1-127 letters, digits and '-') and an optional version. Nothing else fits: no
-# user-info, no port, no query, no percent-escapes, no trailing dot.
-_URI = re.compile(r"https://(?P<vault>[A-Za-z][A-Za-z0-9-]{1,22}[A-Za-z0-9])\.(?P<suffix>[A-Za-z0-9.-]+)"
+# Exactly: https, one DNS label (the vault's name), one of the suffixes, /secrets/NAME (letters,
+# digits and '-') and an optional version. Nothing else fits: no user-info, no port, no query, no
+# percent-escapes, no trailing dot, no second label before the suffix.
+_URI = re.compile(r"https://(?P<vault>[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)\.(?P<suffix>[A-Za-z0-9.-]+)"
                   r"/secrets/(?P<name>[A-Za-z0-9-]{1,127})(?:/(?P<version>[A-Za-z0-9]*))?")
 
 
@@ -59,7 +59,7 @@ def key_vault_secret(uri: Any) -> VaultSecret:
     but a secret of a Key Vault of a known Azure cloud."""
     m = _URI.fullmatch(uri) if isinstance(uri, str) else None
     suffix = m.group("suffix").lower() if m else ""
-    if m and suffix in KEY_VAULT_SUFFIXES and "--" not in m.group("vault"):
+    if m and suffix in KEY_VAULT_SUFFIXES:
         return VaultSecret(f"https://{m.group('vault')}.{m.group('suffix')}", m.group("name"),
                            m.group("version") or "", suffix)
     raise NotAKeyVaultSecret(f"not a Key Vault secret URI ({SHAPE}): {_why(uri)}")
@@ -83,10 +83,9 @@ def _why(uri: Any) -> str:
     if not any(host.endswith("." + s) for s in KEY_VAULT_SUFFIXES):
         return (f"its host {host!r} is not a Key Vault of a known Azure cloud "
                 f"({', '.join('*.' + s for s in KEY_VAULT_SUFFIXES)})")
-    vault = host.split(".", 1)[0]
-    if not re.fullmatch(r"[a-z][a-z0-9-]{1,22}[a-z0-9]", vault) or "--" in vault:
-        return (f"{vault!r} is not a vault name (3-24 letters, digits and '-', starting with a letter, "
-                "ending with a letter or digit, no '--')")
+    suffix = next(s for s in KEY_VAULT_SUFFIXES if host.endswith("." + s))
+    if not re.fullmatch(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?", host[:-len(suffix) - 1]):
+        return f"its host {host!r} must be one vault name before .{suffix}"
     if parts.query or parts.fragment or "?" in uri or "#" in uri:
         return "it must not carry a query or a fragment"
     return "its path must be /secrets/NAME or /secrets/NAME/VERSION (letters, digits and '-')"

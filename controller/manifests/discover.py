@@ -75,10 +75,11 @@ def _walk(folder: Path, root: Path, files: dict[str, Path], diags: list[Diagnost
         if entry.name.startswith("."):
             continue  # .git, .venv, editor files
         is_yaml = entry.name.lower().endswith(SUFFIXES)
-        # A plain file that is not YAML is never read here: no need to look at it. Everything else
-        # is classified by amlctl's one file walker (controller.files) from its stat, never opened:
-        # a FIFO named x.yaml must not block validate, a link must not lead out of the repository.
-        if not (is_yaml or entry.is_symlink() or entry.is_dir(follow_symlinks=False)):
+        # What is not YAML and not a folder is never read here (a code folder's files are the path
+        # checks' to walk). The rest is classified by amlctl's one file walker (controller.files)
+        # from its stat, never opened: a FIFO named x.yaml must not block validate, a link must not
+        # lead out of the repository.
+        if not (is_yaml or _is_dir(entry)):
             continue
         path = Path(entry.path)
         try:
@@ -89,3 +90,12 @@ def _walk(folder: Path, root: Path, files: dict[str, Path], diags: list[Diagnost
                 files[rel(path, root)] = path
         except safe.Refused as exc:
             diags.append(error(exc.path, 0, 0, exc.code, exc.message))
+
+
+def _is_dir(entry: os.DirEntry) -> bool:
+    """Whether an entry is (or links to) a folder; a link that cannot be followed (a loop) counts,
+    so that the walker names it."""
+    try:
+        return entry.is_dir()
+    except OSError:
+        return True
