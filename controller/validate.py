@@ -12,11 +12,13 @@ from controller import schemas as S
 from controller import stacks as st
 from controller.diagnostics import Diagnostic, Severity, error
 from controller.manifests.discover import UsageError, discover, find_root, rel
-from controller.manifests.loader import load_files
+from controller.checks.config import StackConfig, unset_secrets
+from controller.manifests.loader import load_files, read_file
+from controller.manifests.project import PROJECT_FILE
+from controller.manifests.project import load as load_project
 from controller.manifests.model import Manifest
 
 DEFAULT_PATHS = (st.DEFAULT_MANIFESTS, st.STACKS_DIR)  # and every stack's amlctl:manifests folders
-PROJECT_FILE = "Pulumi.yaml"
 
 
 @dataclass
@@ -57,9 +59,18 @@ def validate(paths: list[str] | None = None, *, cwd: Path | None = None, root: P
         raise UsageError(f"unknown kind {kind!r}; kinds: {', '.join(sorted(schemas.kinds))}")
     if not paths:
         folders = st.manifest_folders(root) + [st.STACKS_DIR]
-        paths = [str(root / p) for p in dict.fromkeys(folders) if (root / p).exists()] or [str(root)]
+        paths = [str(root / p) for p in dict.fromkeys(folders) if (root / p).exists()]
+        if not paths:
+            # Never walk an unbounded tree (a home folder, a disk): without PATHS, validate reads
+            # only what marks an amlctl repository.
+            how = ("the repository root: the nearest folder above that holds .git" if (root / ".git").exists()
+                   else "no folder above holds .git, so the current folder")
+            raise UsageError(f"no amlctl repository here: {root} ({how}) has no {st.DEFAULT_MANIFESTS}/ or "
+                             f"{st.STACKS_DIR}/ folder; pass the PATHS to validate, or run 'amlctl init' to "
+                             "start a repository")
     found = discover(paths, root, cwd)
-    report = Report(diagnostics=list(found.diagnostics))
+    project, project_diags = load_project(root)
+    report = Report(diagnostics=list(found.diagnostics) + project_diags)
     manifest_files, stack_files = [], []
     for path in found.files:
         shown = rel(path, root)
@@ -94,7 +105,10 @@ def validate(paths: list[str] | None = None, *, cwd: Path | None = None, root: P
         report.overlaid[stack.name] = overlaid
         result = checks.check(overlaid, options, schemas)
         referenced |= result.referenced_files
-        for d in diags + result.diagnostics:
+        # Secrets the manifests it renders take from its config: a key it lacks fails only at apply.
+        docs, _ = read_file(path, shown)
+        setup = StackConfig.of(stack.name, shown, docs[0].data if docs else None, stack.target)
+        for d in diags + result.diagnostics + unset_secrets(overlaid, setup, project):
             if _identity(d) not in seen:  # report a problem once, not once per stack
                 seen.add(_identity(d))
                 report.diagnostics.append(d if d.stack else _in_stack(d, stack.name))

@@ -178,11 +178,13 @@ def _check_secrets_setup(root: Path, stack: str, target: str) -> None:
 
 
 def _project_name(root: Path) -> str:
+    # Read by the safe loader manifests use: a broken or alias-bombed Pulumi.yaml is refused with
+    # its line, not a hang or a traceback.
+    from controller.manifests.project import ProjectError, project_name
     try:
-        import yaml
-        return str(yaml.safe_load((root / "Pulumi.yaml").read_text(encoding="utf-8"))["name"])
-    except (OSError, KeyError, TypeError):
-        return "amlctl-estate"
+        return project_name(root)
+    except ProjectError as exc:
+        raise Refused(f"{exc} (the project file names the engine's project)") from None
 
 
 def _render(root: Path, stack: str) -> Graph:
