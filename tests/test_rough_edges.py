@@ -202,6 +202,15 @@ def test_apply_and_plan_ask_one_rule():
     text = plan_output.text(plan)
     assert "apply will refuse: it deletes or replaces 1 protected resource(s) (ws)" in text
     assert "apply needs --allow-delete: it deletes or replaces 1 resource(s) (c)" in text
+    # A changed asset version is refused too, but its error (P001, bump the version) says why:
+    # the summary does not add advice to unprotect it.
+    v1 = Graph("s", (Resource("m@7", ML + "ModelVersion", {"version": "7", "properties": {"modelUri": "a"}},
+                              "Model/m"),))
+    v2 = Graph("s", (Resource("m@7", ML + "ModelVersion", {"version": "7", "properties": {"modelUri": "b"}},
+                              "Model/m"),))
+    bump = P.diff(v1, v2)
+    assert [d.code for d in bump.errors] == ["P001"] and P.refused(bump)
+    assert plan_output.apply_gate(bump) == []
 
 
 # -- 6. long values: the part that differs ----------------------------------------------------------

@@ -108,11 +108,14 @@ def apply_gate(plan: Plan) -> list[str]:
     """What apply will do with this plan, when it is not simply "go ahead": one line each, for
     every format (the rule is controller.plan's, which apply itself asks)."""
     lines = []
-    refused = P.refused(plan)
+    # A change an error already explains (P001: a changed asset version, refused as immutable) is
+    # not said again, with advice to unprotect that would not fit.
+    explained = {d.subject for d in plan.errors}
+    refused = [c for c in P.refused(plan) if c.subject not in explained]
     if refused:
         lines.append(f"apply will refuse: it deletes or replaces {len(refused)} protected resource(s) ("
                      + _names(refused) + "); unprotect them first (amlctl:protect in the stack file)")
-    destructive = [c for c in P.needs_allow_delete(plan) if c not in refused]
+    destructive = [c for c in P.needs_allow_delete(plan) if c not in P.refused(plan) and c.subject not in explained]
     if destructive:
         lines.append(f"apply needs --allow-delete: it deletes or replaces {len(destructive)} resource(s) ("
                      + _names(destructive) + ")")
