@@ -99,7 +99,8 @@ def plan_cmd(stack: str, base: str | None, head: str | None, from_scratch: bool,
     Renders BASE and HEAD straight from git and lists each resource to create, update, replace or
     delete, with the property-level diff, what it means in Azure ML, and who gains or loses which
     role. Exit 0 (or 2 with --detailed-exitcode when there are changes); 1 when the manifests are
-    invalid or the change cannot be applied (e.g. an existing asset version's content changed).
+    invalid or the change cannot be applied (an existing asset version's content changed, or apply
+    will refuse it: a protected resource deleted or replaced, which the summary says).
     """
     from controller.revisions import RevisionError, plan_revisions
 
