@@ -50,6 +50,24 @@ CASES = [
     ("syntax-bad-indent", {"m/a.yaml": "a:\n  b: 1\n c: 2\n"}, [], "Y001", "m/a.yaml", 3),
     ("syntax-mapping-in-scalar", {"m/a.yaml": "a: b: c\n"}, [], "Y001", "m/a.yaml", 1),
     ("syntax-control-char", {"m/a.yaml": "a: \x07bell\n"}, [], "Y001", "m/a.yaml", 1),
+    ("nul-byte-on-line-6", {"m/a.yaml": CLUSTER.replace("type: amlcompute", "type: aml\x00compute")}, [], "Y001",
+     "m/a.yaml", 6),
+    ("esc-byte-on-line-5", {"m/a.yaml": "a: 1\nb: 2\nc: 3\nd: 4\ne: \x1b[31mred\n"}, [], "Y001", "m/a.yaml", 5),
+    # --- scalars: a tag must fit its value; integers must fit what reaches ARM ---------------
+    ("tag-int-on-a-word", {"m/a.yaml": CLUSTER.replace("max_instances: 2", 'max_instances: !!int "four"')},
+     [], "Y001", "m/a.yaml", 8),
+    ("tag-float-on-a-word", {"m/a.yaml": CLUSTER.replace("max_instances: 2", 'max_instances: !!float "x"')},
+     [], "Y001", "m/a.yaml", 8),
+    ("tag-bool-on-a-word", {"m/a.yaml": CLUSTER.replace("max_instances: 2", 'max_instances: !!bool "maybe"')},
+     [], "Y001", "m/a.yaml", 8),
+    ("tag-int-empty", {"m/a.yaml": CLUSTER.replace("max_instances: 2", "max_instances: !!int")},
+     [], "Y001", "m/a.yaml", 8),
+    ("tag-null-on-a-word", {"m/a.yaml": CLUSTER.replace("max_instances: 2", 'max_instances: !!null "x"')},
+     [], "Y001", "m/a.yaml", 8),
+    ("integer-beyond-arm", {"m/a.yaml": CLUSTER.replace("max_instances: 2", "max_instances: " + "1" + "0" * 42)},
+     [], "Y014", "m/a.yaml", 8),
+    ("integer-beyond-a-double", {"m/a.yaml": CLUSTER.replace("max_instances: 2", f"max_instances: {2 ** 53 + 1}")},
+     [], "Y014", "m/a.yaml", 8),
     ("duplicate-key-top", {"m/a.yaml": CLUSTER + "kind: Workspace\n"}, [], "Y002", "m/a.yaml", 9),
     ("duplicate-key-nested", {"m/a.yaml": env("Compute", "cpu", "type: amlcompute\nsize: a_b\nsize: b_c")},
      [], "Y002", "m/a.yaml", 8),
@@ -187,6 +205,19 @@ def test_bad_input(tmp_path: Path, case) -> None:
         assert line in [d["line"] for d in matching], f"expected line {line}; got {matching}"
     for d in found:
         assert d["message"] and d["rule"]
+
+
+def test_a_refused_character_is_reported_where_it_stands(tmp_path: Path) -> None:
+    for raw, col in ((b"a: 1\nb: 2\nc: 3\nd: 4\ne: \"x\x00y\"\n", 6), ("a: 1\nb: 2\nc: 3\nd: \"\u00e9\"\ne: \x1b[1m\n", 4)):
+        root = write_tree(tmp_path / str(col), {"m/a.yaml": raw})
+        [d] = amlctl("validate", "--output", "json", "m", cwd=root).json()["diagnostics"]
+        assert (d["code"], d["line"], d["column"]) == ("Y001", 5, col), d
+
+
+def test_a_bad_scalar_names_its_field(tmp_path: Path) -> None:
+    root = write_tree(tmp_path, {"m/a.yaml": CLUSTER.replace("max_instances: 2", "max_instances: " + "9" * 43)})
+    run = amlctl("validate", "m", cwd=root)
+    assert run.code == 1 and "m/a.yaml:8:18: error[Y014]" in run.out and "spec.max_instances" in run.out
 
 
 def test_there_are_at_least_40_cases() -> None:
