@@ -104,20 +104,29 @@ def _engine_call(fn, *args, **kwargs):
     from pulumi.automation import errors as auto_errors
 
     from controller.engine.binary import EngineMissing
-    from controller.engine.operations import Cancelled, Declined, Refused
+    from controller.engine.interrupt import Stopped
+    from controller.engine.operations import Cancelled, Declined, Refused, StateError
     stack = args[1] if len(args) > 1 and isinstance(args[1], str) else "STACK"  # fn(root, stack, ...)
     try:
         return fn(*args, **kwargs)
-    except (Refused, Declined, EngineMissing) as exc:
+    except (Refused, Declined, EngineMissing, StateError) as exc:
         click.echo(f"amlctl: {exc}", err=True)
         sys.exit(1)
-    except Cancelled as exc:
+    except (Cancelled, Stopped) as exc:
         click.echo(f"amlctl: {exc}", err=True)
         sys.exit(130)  # the shell's code for "stopped by a signal", as for Ctrl-C
     except auto_errors.ConcurrentUpdateError as exc:
-        click.echo(f"amlctl: another update of this stack is running; nothing was changed.\n{exc}\n"
-                   "If its process is gone (a runner lost on another machine; a dead one on this machine is "
-                   f"cleared by itself), remove its lock: amlctl pulumi --stack {stack} -- cancel --yes", err=True)
+        from controller.engine.interrupt import lock_holder
+        from controller.engine.operations import backend_url
+        holder = lock_holder(backend_url(args[0], stack), stack) if len(args) > 1 else None
+        said = holder or next((line.strip() for line in str(exc).splitlines() if line.strip()), "")
+        click.echo(f"amlctl: another update of stack {stack} is running ({said}); nothing was changed. If its "
+                   "process is gone (a runner lost on another machine; a dead one on this machine is cleared by "
+                   f"itself), remove its lock: amlctl pulumi --stack {stack} -- cancel --yes", err=True)
+        sys.exit(1)
+    except OSError as exc:  # the state directory, the checkout: I/O at the edge, never a traceback
+        where = f" {exc.filename}" if exc.filename else ""
+        click.echo(f"amlctl: cannot read or write{where}: {exc.strerror or exc}", err=True)
         sys.exit(1)
     except auto_errors.CommandError as exc:
         # The progress above showed each failed resource and its error; repeat only the errors.
@@ -153,8 +162,13 @@ def _plan_exit(result, detailed_exitcode: bool) -> None:
 
 
 def main() -> None:
+    from controller.engine.interrupt import Stopped, stoppable
     try:
-        cli(standalone_mode=False)
+        with stoppable():  # SIGTERM before the engine starts: exit 130, as Ctrl-C
+            cli(standalone_mode=False)
+    except Stopped as exc:
+        click.echo(f"amlctl: {exc}", err=True)
+        sys.exit(130)
     except click.exceptions.Abort:
         click.echo("aborted", err=True)
         sys.exit(130)

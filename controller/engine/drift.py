@@ -9,9 +9,9 @@ from pathlib import Path
 from controller import gitrev
 from controller import plan as P
 from controller.engine.binary import find_engine
-from controller.engine.operations import (NeverApplied, Outcome, Refused, Reporter, _applied_commit, _cancellable,
-                                          _graph_name, _recover, _record, _render, _Silent, last_applied,
-                                          open_stack)
+from controller.engine import history as H, interrupt, state
+from controller.engine.operations import (NeverApplied, Outcome, Refused, Reporter, _render, _Silent, backend_url,
+                                          last_applied, open_stack)
 from controller.plan import archive
 from controller.render.graph import Graph, markers
 
@@ -41,19 +41,26 @@ def drift(root: Path, stack: str, *, fix: bool = False, report: Reporter | None 
     """Refresh in preview mode: what differs between the cloud (or the simulation) and what the
     last successful update applied. The program is that update's revision, not the working tree:
     a merged change still waiting for its apply is not drift. With `fix`, apply that revision
-    back over what drifted."""
+    back over what drifted, holding the stack's operation lock from the first read to the last
+    write: no apply of a newer commit can finish in between and be undone."""
+    report = report or _Silent()
+    if not fix:
+        return _drift(root, stack, False, report)
+    with state.exclusive(root, stack, "drift --fix"):
+        return _drift(root, stack, True, report)
+
+
+def _drift(root: Path, stack: str, fix: bool, report: Reporter) -> Drift:
     from contextlib import ExitStack
 
     from controller.revisions import materialized, render_tree
-    report = report or _Silent()
     engine = find_engine()
     graph, tree = _render(root, stack), root
     try:
         st = open_stack(root, stack, graph, engine, create=False)
     except NeverApplied as exc:
-        report.notice(f"{exc}: nothing to compare with")
-        return Drift(stack, None, ())
-    applied = _applied_commit(root, st)
+        raise Refused(f"{exc}: there is nothing to compare with yet (apply it first)") from None
+    applied = H.applied_commit(root, st)
     with ExitStack() as scope:
         if applied is None:
             report.notice("the last update applied no commit as it is (uncommitted changes, or no git): "
@@ -76,11 +83,19 @@ def drift(root: Path, stack: str, *, fix: bool = False, report: Reporter | None 
         drifted = tuple(_refresh_preview(st, graph))
         if not fix or not drifted:
             return Drift(stack, compared, drifted)
-        _recover(root, stack, st, report)
+        interrupt.recover(backend_url(root, stack), stack, st, report)
+        # Runners on other machines share no operation lock: check again, just before the update,
+        # that the stack's last applied commit is still the one compared with.
+        now = H.applied_commit(root, st)
+        if now != applied:
+            raise Refused(f"stack {stack} was updated while drift compared it (it last applied "
+                          f"{(now or 'uncommitted changes')[:12]}, not {(applied or 'uncommitted changes')[:12]}): "
+                          "nothing was fixed; run drift again")
         message = "amlctl drift --fix" + (f" {applied}" if compared else "")
-        with _cancellable(engine, report, "drift --fix"):
+        state.begin(root, stack, "drift --fix")
+        with interrupt.cancellable(report, "drift --fix"):
             result = st.up(refresh=True, on_event=report.event, message=message, color="never")
-    _record(root, stack, graph, applied)
+    state.succeeded(root, stack, "drift --fix", graph, applied)
     return Drift(stack, compared, drifted,
                  Outcome(True, {k: v for k, v in (result.summary.resource_changes or {}).items() if k != "same"}))
 
@@ -100,7 +115,7 @@ def _refresh_preview(st, graph: Graph) -> list[Drifted]:
         # Providers report changed properties in `diffs`, `keys` or `detailed_diff`; dynamic
         # providers report none, so also compare the refreshed state with the desired inputs.
         reported = set(meta.diffs or ()) | set(meta.keys or ()) | set((meta.detailed_diff or {}).keys())
-        name = _graph_name(meta.urn)
+        name = H.graph_name(meta.urn)
         r = by_name.get(name)
         changes: tuple[P.PropertyChange, ...] = ()
         if meta.old is not None and meta.new is not None:

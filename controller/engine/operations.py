@@ -1,28 +1,28 @@
-"""preview and apply through the Pulumi Automation API, with the rendered graph as an inline program.
+"""preview, apply and destroy through the Pulumi Automation API, with the rendered graph as an
+inline program.
 
-    render (working tree) -> [unchanged since the last apply? stop] -> safety checks -> engine
+    render (working tree) -> [the last operation was a complete apply of this graph? stop]
+                          -> safety checks -> engine (under controller.engine.supervise)
 
 State lives under `<repo>/.amlctl/<stack>/` (git-ignored) unless $AMLCTL_STATE_DIR says otherwise:
-`backend/` (Pulumi's file backend), `home/` (PULUMI_HOME), `sim/` (the local target's simulated
-resources) and `last-applied.json` (the digest and graph of the last successful apply, which lets
-an unchanged apply return without starting the engine).
+`backend/` (Pulumi's file backend), `project/` (the engine's work folder), `sim/` (the local
+target's simulated resources), `last-applied.json` and `operation.lock` (controller.engine.state).
 """
 from __future__ import annotations
 
-import json
 import os
-import signal
-import socket
 import sys
-import threading
-from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Callable, Iterator, Protocol
+from typing import Any, Callable, Protocol
 
 from controller import gitrev
 from controller import plan as P
+from controller.engine import checkpoint, history as H, interrupt, state, supervise
 from controller.engine.binary import Engine, find_engine
+from controller.engine.history import DIRTY, Update  # noqa: F401  (re-exported: the CLI's types)
+from controller.engine.interrupt import Cancelled  # noqa: F401  (re-exported)
+from controller.engine.state import StateError, last_applied, state_dir  # noqa: F401  (re-exported)
 from controller.plan import archive
 from controller.render.graph import Graph
 from controller.revisions import render_stack
@@ -30,10 +30,6 @@ from controller.revisions import render_stack
 
 class Refused(Exception):
     """An apply that the safety rules stop before the engine starts."""
-
-
-class Cancelled(Exception):
-    """The update was stopped by a signal; the engine finished what was in flight and saved its state."""
 
 
 class Reporter(Protocol):
@@ -60,36 +56,13 @@ class Outcome:
     message: str = ""
 
 
-def state_dir(root: Path, stack: str) -> Path:
-    from controller.stacks import StackNameError, check_name
-    try:
-        check_name(stack)  # the name becomes a path here: never '..' or an option to the engine
-    except StackNameError as exc:
-        raise Refused(str(exc)) from None
-    base = Path(os.environ["AMLCTL_STATE_DIR"]) if os.environ.get("AMLCTL_STATE_DIR") else root / ".amlctl"
-    return base / stack
-
-
-def last_applied(root: Path, stack: str) -> Graph | None:
-    path = state_dir(root, stack) / "last-applied.json"
-    if not path.exists():
-        return None
-    return Graph.from_dict(json.loads(path.read_text(encoding="utf-8"))["graph"])
-
-
-def _record(root: Path, stack: str, graph: Graph, commit: str | None) -> None:
-    path = state_dir(root, stack) / "last-applied.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps({"digest": graph.digest(), "commit": commit, "graph": graph.to_dict()}, sort_keys=True),
-                   encoding="utf-8")
-    tmp.replace(path)  # atomic: a crash leaves the previous record, never half of one
-
-
 def _env(root: Path, stack: str, target: str = "local") -> dict[str, str]:
     # One PULUMI_HOME for all stacks: plugins (azure-native is large) are downloaded once.
     home = state_dir(root, stack).parent / ".pulumi-home"
-    home.mkdir(parents=True, exist_ok=True)
+    try:
+        home.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise StateError(f"cannot write the state directory {home.parent}: {exc.strerror}") from None
     env = {
         "PULUMI_HOME": str(home),
         "PULUMI_SKIP_UPDATE_CHECK": "true",
@@ -105,6 +78,10 @@ def _env(root: Path, stack: str, target: str = "local") -> dict[str, str]:
     return env
 
 
+def backend_url(root: Path, stack: str) -> str:
+    return os.environ.get("AMLCTL_BACKEND_URL") or f"file://{state_dir(root, stack) / 'backend'}"
+
+
 class NeverApplied(Exception):
     """A read-only command on a stack the backend does not have yet."""
 
@@ -118,9 +95,16 @@ def open_stack(root: Path, stack: str, graph: Graph, engine: Engine, *, create: 
 
     from controller.program import azure_provider, build
     sd = state_dir(root, stack)
-    backend = os.environ.get("AMLCTL_BACKEND_URL") or f"file://{sd / 'backend'}"
-    if backend.startswith("file://"):
-        Path(backend[len("file://"):]).mkdir(parents=True, exist_ok=True)
+    backend = backend_url(root, stack)
+    try:
+        if backend.startswith("file://"):
+            Path(backend[len("file://"):]).mkdir(parents=True, exist_ok=True)
+        work = sd / "project"
+        work.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise StateError(f"cannot write the state directory {sd}: {exc.strerror}") from None
+    project = _project_name(root)
+    checkpoint.check(backend, project, stack)  # a torn checkpoint: say how to recover, before the engine fails
     target = graph.settings.get("target", "azure")
 
     def program() -> None:
@@ -136,12 +120,10 @@ def open_stack(root: Path, stack: str, graph: Graph, engine: Engine, *, create: 
     # The engine works in a project folder of amlctl's own under the state directory: inline
     # programs need no `main`, and the repository's files are never rewritten. Stack settings are
     # the repository's stacks/Pulumi.<stack>.yaml, reached through the project's stack folder.
-    work = sd / "project"
-    work.mkdir(parents=True, exist_ok=True)
-    settings = auto.ProjectSettings(name=_project_name(root), runtime="python",
+    settings = auto.ProjectSettings(name=project, runtime="python",
                                     config=os.path.relpath(root / "stacks", work),
                                     backend=auto.ProjectBackend(url=backend))
-    command = auto.PulumiCommand(root=str(engine.root))
+    command = auto.PulumiCommand(root=str(supervise.command_root(engine.binary, sd.parent / ".engine")))
     opts = auto.LocalWorkspaceOptions(work_dir=str(work), pulumi_command=command,
                                       env_vars=_env(root, stack, target), project_settings=settings,
                                       secrets_provider=secrets_provider)  # used when the stack is created
@@ -187,6 +169,18 @@ def _project_name(root: Path) -> str:
         raise Refused(f"{exc} (the project file names the engine's project)") from None
 
 
+def _stack_only(root: Path, stack: str) -> Graph:
+    """A graph with the stack's settings and no resources: for the commands that set a stack up
+    (`secrets-provider`, `pulumi -- config set --secret ...`), which must work while the manifests
+    do not render yet, above all when they do not because a secret is not set."""
+    from controller.stacks import load_stack
+    path = root / "stacks" / f"Pulumi.{stack}.yaml"
+    loaded, diags = load_stack(path, f"stacks/{path.name}")
+    if loaded is None:
+        raise Refused(f"stack {stack} cannot be read:\n" + "\n".join(d.format() for d in diags))
+    return Graph(stack, (), {k: v for k, v in loaded.settings.items() if k in ("target", "subscriptionId")})
+
+
 def _render(root: Path, stack: str) -> Graph:
     return _rendered(root, stack).graph  # type: ignore[return-value]
 
@@ -225,7 +219,7 @@ def _engine_plan(root: Path, stack: str, st, graph: Graph, on_event=None) -> tup
         if pre is None or pre.metadata.type == "pulumi:pulumi:Stack":
             return
         m = pre.metadata
-        name = _graph_name(m.urn)
+        name = H.graph_name(m.urn)
         op = str(m.op.value)
         if op == "delete" and m.old is not None and getattr(m.old, "retain_on_delete", False):
             op = "discard"  # the engine previews a retain-on-delete removal as a delete; it only forgets it
@@ -245,6 +239,12 @@ def apply(root: Path, stack: str, *, allow_delete: bool = False, allow_dirty: bo
           report: Reporter | None = None, confirm: Callable[[P.Plan], bool] | None = None) -> Outcome:
     """`confirm` sees the engine's plan once every check has passed, and may decline it."""
     report = report or _Silent()
+    with state.exclusive(root, stack, "apply"):
+        return _apply(root, stack, allow_delete, allow_dirty, report, confirm)
+
+
+def _apply(root: Path, stack: str, allow_delete: bool, allow_dirty: bool, report: Reporter,
+           confirm: Callable[[P.Plan], bool] | None) -> Outcome:
     side = _rendered(root, stack)
     graph = side.graph
     commit = None
@@ -262,10 +262,17 @@ def apply(root: Path, stack: str, *, allow_delete: bool = False, allow_dirty: bo
             commit = gitrev.commit_info(root, "HEAD")
         except gitrev.GitError:
             commit = None
-    before = last_applied(root, stack)
-    if before is not None and before.digest() == graph.digest():
+    if commit is None:
+        report.notice(f"{root} is not a git repository with a commit: this update records no commit, so history, "
+                      "blame and drift cannot tie it to one")
+    record = state.read(root, stack)
+    if record is not None and record.unchanged(graph):
         return Outcome(False, {}, None, "no changes: the rendered graph equals the last applied one "
                                         "(the engine was not started)")
+    if record is not None and record.status != state.SUCCEEDED:
+        report.notice(f"the last {record.operation} of stack {stack} (started {record.at}) did not complete: "
+                      "the engine compares its state with the manifests")
+    before = last_applied(root, stack)
     plan = P.diff(before, graph)
     if plan.errors:  # what `plan` reports as errors (a changed existing version, an orphaned deployment)
         raise Refused("the change cannot be applied as it is:\n" + "\n".join(d.format() for d in plan.errors))
@@ -280,7 +287,9 @@ def apply(root: Path, stack: str, *, allow_delete: bool = False, allow_dirty: bo
     _check_secrets_setup(root, stack, graph.settings.get("target", "azure"))
     engine = find_engine()
     st = open_stack(root, stack, graph, engine)
-    _recover(root, stack, st, report)
+    interrupt.recover(backend_url(root, stack), stack, st, report)
+    head = commit["commit"] if commit and not dirty else None
+    _never_older(root, stack, st, head)
     # The engine's own preview is the authority (the record above may be missing or stale).
     engine_plan, steps = _engine_plan(root, stack, st, graph)
     # A retain-on-delete resource leaving the program (an asset version, a past run) stays in
@@ -296,211 +305,63 @@ def apply(root: Path, stack: str, *, allow_delete: bool = False, allow_dirty: bo
     # blame never take that update for the commit's.
     rev = f"{commit['commit'][:12]}{DIRTY if dirty else ''}" if commit else ""
     message = "amlctl apply" + (f" {rev}: {commit['subject']} ({commit['author']})" if commit else "")
-    with _cancellable(engine, report, "apply"):
+    state.begin(root, stack, "apply")  # until it succeeds, no apply takes the no-engine shortcut
+    with interrupt.cancellable(report, "apply"):
         result = st.up(on_event=report.event, message=message, color="never")
-    _record(root, stack, graph, commit["commit"] if commit and not dirty else None)
+    state.succeeded(root, stack, "apply", graph, head)
     changes = {k: v for k, v in (result.summary.resource_changes or {}).items() if k != "same"}
     return Outcome(True, changes, plan, message)
 
 
-# -- history, destroy (drift is controller.engine.drift) ----------------------------------------------
-DIRTY = "+dirty"  # marks an apply of uncommitted changes in its message: "amlctl apply <sha>+dirty: ..."
+def _never_older(root: Path, stack: str, st, candidate: str | None) -> None:
+    """Refuse to apply a commit older than the one the stack last applied (a re-run of an old CI
+    job, a drift fix that lost a race): it would undo what came after. A revert is a new commit."""
+    if candidate is None:
+        return
+    applied = H.applied_commit(root, st)
+    if applied and H.older(root, candidate, applied):
+        raise Refused(f"stack {stack} last applied commit {applied[:12]}, and {candidate[:12]} is older (one of its "
+                      "ancestors): applying it would undo what came after. Apply that commit or a newer one (to go "
+                      "back, commit a revert)")
 
 
-def _graph_name(urn: str) -> str:
-    return urn.split("::")[-1]
-
-
-def _message_rev(message: str) -> tuple[str, str | None, bool]:
-    """What amlctl's own update message says was applied: (command, revision, dirty). Messages
-    are "amlctl apply <sha>[+dirty]: <subject> (<author>)" and "amlctl drift --fix [<sha>]";
-    anything else gives ("", None, False)."""
-    words = message.split()
-    if words[:3] == ["amlctl", "drift", "--fix"]:
-        return "drift --fix", (words[3] if len(words) > 3 else None), False
-    if words[:2] == ["amlctl", "apply"] and len(words) > 2:
-        rev = words[2].rstrip(":")
-        return "apply", rev.removesuffix(DIRTY), rev.endswith(DIRTY)
-    return "", None, False
-
-
-def _applied_commit(root: Path, st) -> str | None:
-    """The commit the last successful update applied: from amlctl's own update message (a
-    `drift --fix` re-applies an older commit than the checkout's), else the engine's git.head."""
-    for u in st.history():
-        if u.result != "succeeded" or u.kind != "update":
-            continue
-        command, rev, dirty = _message_rev(u.message or "")
-        if dirty:
-            return None  # uncommitted changes: no commit has what was applied
-        if command == "drift --fix" and rev:
-            return rev
-        head = (u.environment or {}).get("git.head")
-        if head or not rev:
-            return head or None
-        try:
-            return gitrev.resolve(root, rev)
-        except gitrev.GitError:
-            return None
-    return None
-
-
-@dataclass(frozen=True)
-class Update:
-    version: int
-    kind: str
-    result: str
-    started: str
-    message: str
-    changes: dict
-    commit: str | None
-    author: str | None
-    subject: str | None = None  # the commit's subject line
-    dirty: bool = False  # applied with uncommitted changes (--allow-dirty): not exactly the commit
-
-
+# -- history, destroy, recover (drift is controller.engine.drift) --------------------------------------
 def history(root: Path, stack: str) -> list[Update]:
-    """Each past update of the stack, newest first, joined with git log through its commit."""
-    graph = _render(root, stack)
+    """Each past update of the stack, newest first (controller.engine.history)."""
+    graph = _stack_only(root, stack)
     try:
         st = open_stack(root, stack, graph, find_engine(), create=False)
     except NeverApplied:
         return []
-    out = []
-    past = st.history()
-    for i, u in enumerate(past):
-        commit = author = subject = None
-        msg = u.message or ""
-        command, rev, dirty = _message_rev(msg)
-        # The engine records the checkout's git metadata (git.head, git.author) when its project
-        # folder is inside the repository, which is the default; the message carries it anyway.
-        short = (u.environment or {}).get("git.head") or (rev if command == "apply" else None)
-        if short:
-            try:
-                info = gitrev.commit_info(root, short)
-                commit, author, subject = info["commit"], info["author"], info["subject"]
-            except gitrev.GitError:
-                commit = short
-        # The file backend numbers no updates (version 0); number them from the oldest, as others do.
-        out.append(Update(u.version or len(past) - i, u.kind, u.result, str(u.start_time), msg, dict(u.resource_changes or {}),
-                          commit, author, subject, dirty))
-    return out
+    return H.updates(root, st)
 
 
 def destroy(root: Path, stack: str, report: Reporter | None = None) -> Outcome:
     report = report or _Silent()
-    graph = _render(root, stack)
-    engine = find_engine()
-    try:
-        st = open_stack(root, stack, graph, engine, create=False)
-    except NeverApplied as exc:
-        report.notice(f"{exc}: nothing to destroy")
-        return Outcome(False, {}, None, "nothing to destroy")
-    _recover(root, stack, st, report)
-    with _cancellable(engine, report, "destroy"):
-        result = st.destroy(on_event=report.event, color="never", message=f"amlctl destroy {stack}")
-    record = state_dir(root, stack) / "last-applied.json"
-    if record.exists():
-        record.unlink()
-    return Outcome(True, {k: v for k, v in (result.summary.resource_changes or {}).items() if k != "same"})
-
-
-# -- interruption: cancel cleanly, recover what a hard stop leaves ---------------------------------
-@contextmanager
-def _cancellable(engine, report: Reporter, what: str) -> Iterator[None]:
-    """Turn SIGTERM into the engine's own cancel.
-
-    CI systems stop a job with SIGTERM, then SIGKILL after a grace period. A killed engine leaves
-    pending operations and a held lock. An interrupt is the engine's cancel: it starts nothing new,
-    waits for the operations in flight, saves the state and releases the lock. So SIGTERM is passed
-    on as an interrupt; a second one is passed on too, which the engine takes as "stop now" (what
-    that leaves, `_recover` clears on the next run). SIGINT from a terminal already reached the
-    engine (same process group): it is only noted, so that Ctrl-C does not become a hard stop.
-    """
-    if threading.current_thread() is not threading.main_thread():
-        yield  # signal handlers live in the main thread; library callers on other threads opt out
-        return
-    import psutil
-    from pulumi.automation import errors as auto_errors
-
-    received: list[str] = []
-
-    def forward(signum: int, _frame: Any) -> None:
-        name = signal.Signals(signum).name
-        received.append(name)
-        if signum == signal.SIGTERM:
-            for child in psutil.Process().children():
-                try:
-                    if Path(child.exe()).resolve() == engine.binary.resolve():
-                        child.send_signal(signal.SIGINT)
-                except psutil.Error:
-                    pass
-        if len(received) == 1:
-            report.notice(f"{name} received: the engine finishes the operations in flight, saves the state "
-                          "and stops (a second signal stops it at once)")
-        else:
-            report.notice(f"{name} received again: the engine stops now; the next run clears what it leaves")
-
-    previous = {s: signal.signal(s, forward) for s in (signal.SIGTERM, signal.SIGINT)}
-    try:
-        yield
-    except auto_errors.CommandError as exc:
-        if received:
-            raise Cancelled(f"{what} cancelled by {received[0]}: nothing new was started, and the engine saved the "
-                            "state of what it had done; run it again to finish") from exc
-        raise
-    finally:
-        for s, h in previous.items():
-            signal.signal(s, h)
-
-
-def _recover(root: Path, stack: str, st, report: Reporter) -> None:
-    """Clear what a hard stop (SIGKILL, a lost runner) left, and say so: a stale lock of the file
-    backend, then the pending operations in the state."""
-    if _clear_stale_locks(root, stack, report) == "held":
-        return  # a live update holds the lock: its pending operations are its own; up will say who
-    deployment = st.export_stack()
-    pending = deployment.deployment.get("pending_operations") or []
-    if not pending:
-        return
-    listed = ", ".join(f"{p.get('type', '?')} {_graph_name(p.get('resource', {}).get('urn', '?'))}" for p in pending)
-    deployment.deployment["pending_operations"] = []
-    st.import_stack(deployment)
-    report.notice(f"cleared {len(pending)} pending operation(s) left by an interrupted update: {listed}. The "
-                  "engine does them again now: a create or update is a PUT, which ARM (and the simulation) "
-                  "treat as an upsert; on Azure a create that did complete may be reported as already existing: "
-                  "adopt it with `pulumi import` (see the README's runbook)")
-
-
-def _clear_stale_locks(root: Path, stack: str, report: Reporter) -> str:
-    """Remove file-backend locks whose process is gone (same host, pid not running). Returns
-    "held" when a live lock remains, else "free". Other backends keep their own locks."""
-    backend = os.environ.get("AMLCTL_BACKEND_URL") or f"file://{state_dir(root, stack) / 'backend'}"
-    if not backend.startswith("file://"):
-        return "free"
-    held = False
-    for lock in Path(backend[len("file://"):]).glob(f".pulumi/locks/*/*/{stack}/*.json"):
+    with state.exclusive(root, stack, "destroy"):
+        graph = _stack_only(root, stack)  # the engine's state says what to delete; manifests may be broken
+        engine = find_engine()
         try:
-            info = json.loads(lock.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            continue
-        pid, host = info.get("pid"), info.get("hostname")
-        if host == socket.gethostname() and isinstance(pid, int) and not _alive(pid):
-            lock.unlink(missing_ok=True)
-            lock.with_name(lock.name + ".attrs").unlink(missing_ok=True)
-            report.notice(f"removed a stale lock of stack {stack}: pid {pid} on {host} "
-                          f"(since {info.get('timestamp', '?')}) is no longer running")
-        else:
-            held = True
-    return "held" if held else "free"
+            st = open_stack(root, stack, graph, engine, create=False)
+        except NeverApplied as exc:
+            report.notice(f"{exc}: nothing to destroy")
+            return Outcome(False, {}, None, "nothing to destroy")
+        interrupt.recover(backend_url(root, stack), stack, st, report)
+        state.begin(root, stack, "destroy")  # a destroy that stops half way leaves no shortcut behind
+        with interrupt.cancellable(report, "destroy"):
+            result = st.destroy(on_event=report.event, color="never", message=f"amlctl destroy {stack}")
+        state.succeeded(root, stack, "destroy", None, None)
+    changes = {k: v for k, v in (result.summary.resource_changes or {}).items() if k != "same"}
+    return Outcome(True, changes, None, f"destroyed stack {stack}")
 
 
-def _alive(pid: int) -> bool:
-    import psutil
-    try:
-        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE  # a zombie holds nothing
-    except psutil.NoSuchProcess:
-        return False
+def recover(root: Path, stack: str) -> str:
+    """Put back a whole copy of a checkpoint the engine cannot load (controller.engine.checkpoint)."""
+    with state.exclusive(root, stack, "recover"):
+        message = checkpoint.restore(backend_url(root, stack), _project_name(root), stack)
+        if state.read(root, stack) is not None:
+            state.begin(root, stack, "recover")  # the next apply goes to the engine, which redoes the rest
+        return message
 
 
 KEY_PROVIDERS = ("azurekeyvault://", "awskms://", "gcpkms://", "hashivault://")
@@ -515,7 +376,7 @@ def setup_secrets(root: Path, stack: str, provider: str = "passphrase") -> str:
     if provider != "passphrase" and not provider.startswith(KEY_PROVIDERS):
         raise Refused(f"unknown secrets provider {provider!r}: passphrase, or a key URL starting "
                       + ", ".join(KEY_PROVIDERS))
-    graph = _render(root, stack)
+    graph = _stack_only(root, stack)
     was = _secrets_config(root, stack)
     if was == provider:
         return f"stack {stack} already uses {provider}: nothing to do"
@@ -552,7 +413,7 @@ def passthrough(root: Path, stack: str, args: list[str]) -> int:
     """The Pulumi CLI in amlctl's project folder for the stack, with its environment (backend,
     PULUMI_HOME, passphrase), selecting the stack. Output goes straight to the terminal."""
     import subprocess
-    graph = _render(root, stack)
+    graph = _stack_only(root, stack)
     engine = find_engine()
     st = open_stack(root, stack, graph, engine)  # creates the project folder and selects the stack
     env = {**os.environ, **_env(root, stack), "PATH": os.pathsep.join([str(engine.binary.parent),
