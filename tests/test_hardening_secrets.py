@@ -76,6 +76,18 @@ def test_a_secret_in_any_shape_is_refused_without_being_shown(tmp_path, case) ->
     assert "m/x.yaml:" in text.out and "M007" in text.out
 
 
+def test_a_token_in_a_conda_files_pip_index_url_is_refused(tmp_path) -> None:
+    env = ("$schema: https://azuremlschemas.azureedge.net/latest/environment.schema.json\nname: env\n"
+           "image: python:3.11\nconda_file: conda.yml\n")
+    conda = ("name: env\ndependencies:\n  - pip\n  - pip:\n    - --extra-index-url https://build:PipT0kenValue@"
+             "pkgs.dev.azure.com/contoso/_packaging/ml/pypi/simple/\n    - pandas\n")
+    root = write_tree(tmp_path, {"m/ws.yaml": WS, "m/env.yaml": env, "m/conda.yml": conda})
+    run = amlctl("validate", "--output", "json", "m", cwd=root)
+    assert run.code == 1 and "PipT0kenValue" not in run.out + run.err
+    found = [(d["code"], d["path"], d["line"]) for d in run.json()["diagnostics"] if d["severity"] == "error"]
+    assert found == [("M007", "m/conda.yml", 5)], found
+
+
 def test_what_only_looks_like_a_secret_passes(tmp_path) -> None:
     # A user name alone in a URL, placeholders, bindings, a dataset's key column and a token count.
     root = write_tree(tmp_path, {"m/ws.yaml": WS, "m/x.yaml": connection(

@@ -187,8 +187,16 @@ def _path(m: Manifest, a: S.Annotated, options: Options, index: Index, result: R
         _emit(result, m, a.path, "M006", f"{_field(a.path)}: {value!r} is not a folder")
     elif a.value == "yaml":
         # A YAML data file (a conda specification) is read as manifests are, by the safe loader:
-        # its problems are its own, with its file and line, never a render that fails later.
-        result.diagnostics.extend(read_file(target, shown)[1])
+        # its problems are its own, with its file and line, never a render that fails later. Its
+        # text is sent to Azure as it is, so a credential in it (a pip index URL with a token in its
+        # user-info) is one written inline too.
+        docs, diags = read_file(target, shown)
+        result.diagnostics.extend(diags)
+        for doc in docs:
+            for found in secrets.scan(doc.data):
+                line, col = doc.positions.at(found.path)
+                result.diagnostics.append(error(shown, line, col, "M007", f"{S.dotted(found.path)}: {found.what}; "
+                                                f"take it out (it is sent to Azure as written)", m.subject))
 
 
 def _walk(target: Path, options: Options) -> files.Refused | None:
