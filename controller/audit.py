@@ -61,6 +61,9 @@ class Blame:
     regions: list[Region]
     edits: list[Edit] = field(default_factory=list)
     stacks_checked: list[str] = field(default_factory=list)  # stacks whose update history was read
+    # In a shallow clone, the boundary commits among the edits: git credits them with every line
+    # older than the cut, so the one named may not be the one that made the change.
+    cut_at: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -71,6 +74,7 @@ class Blame:
                        "changed": [{"via": r.via, "lines": str(r)} for r in e.regions],
                        "deployed": [d.__dict__ for d in e.deployed]} for e in self.edits],
             "stacks_checked": self.stacks_checked,
+            "history_cut_at": self.cut_at,
         }
 
 
@@ -191,4 +195,17 @@ def blame(root: Path, manifest: Manifest, stacks: list[Stack], overlaid: dict[st
                                                if any(r.via in ("manifest", f"overlay of stack {s}")
                                                       for r in e.regions)}))
                     for e in ordered]
+    boundary = shallow_boundary(root)
+    result.cut_at = [e.commit for e in result.edits if e.commit in boundary]
     return result
+
+
+def shallow_boundary(root: Path) -> set[str]:
+    """The commits where a shallow clone's history stops (empty in a complete clone)."""
+    try:
+        if gitrev.git(root, "rev-parse", "--is-shallow-repository").strip() != "true":
+            return set()
+        path = Path(gitrev.git(root, "rev-parse", "--git-path", "shallow").strip())
+        return set((path if path.is_absolute() else root / path).read_text().split())
+    except (gitrev.GitError, OSError):
+        return set()

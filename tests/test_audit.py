@@ -87,3 +87,16 @@ def test_blame_errors_name_what_exists(estate: Path):
     assert amlctl("blame", "gpu-cluster", cwd=estate).code == 2
     run = amlctl("blame", "Compute/gpu-cluster", "--stack", "staging", cwd=estate)
     assert run.code == 2 and "no stack 'staging'" in run.err
+
+
+def test_blame_in_a_shallow_clone_says_the_history_is_cut(estate: Path, tmp_path: Path):
+    as_author(estate, "Grace Hopper", "grace@example.com", "commit", "-q", "--allow-empty", "-m", "unrelated")
+    shallow = tmp_path / "shallow"
+    subprocess.run(["git", "clone", "-q", "--depth", "1", f"file://{estate}", str(shallow)], check=True)
+    cut = amlctl("blame", "Compute/cpu-cluster", cwd=shallow)
+    assert cut.code == 0, cut.err
+    head = git(shallow, "rev-parse", "HEAD")
+    assert f"history is cut at {head[:12]} (a shallow clone)" in cut.out and "git fetch --unshallow" in cut.out
+    assert amlctl("blame", "Compute/cpu-cluster", "-o", "json", cwd=shallow).json()["history_cut_at"] == [head]
+    whole = amlctl("blame", "Compute/cpu-cluster", cwd=estate)
+    assert whole.code == 0 and "history is cut" not in whole.out

@@ -375,3 +375,31 @@ def test_history_is_complete_and_numbered_from_the_first_update_so_blame_is_exac
     blame = amlctl("blame", "Compute/cpu", "--stack", "local", cwd=estate)
     assert blame.code == 0, blame.err
     assert "by update #12 " in blame.out and "by update #1 " in blame.out, blame.out
+
+
+def test_a_tag_added_in_the_portal_is_drift_and_a_never_applied_stack_has_nothing_to_compare(estate: Path):
+    never = amlctl("drift", "--stack", "local", cwd=estate)
+    assert never.code == 1 and "has never been applied" in never.err and "No drift" not in never.out, never.out
+    assert apply(estate).code == 0
+    doc = sim(estate, "workspaces/mlw-h.json")
+    body = json.loads(doc.read_text())
+    body["properties"]["tags"]["owner"] = "someone-in-the-portal"
+    doc.write_text(json.dumps(body))
+    drift = amlctl("drift", "--stack", "local", "-o", "json", cwd=estate)
+    assert drift.code == 2, drift.out + drift.err
+    [workspace] = [d for d in drift.json()["drifted"] if d["name"] == "workspace/mlw-h"]
+    assert any(c["path"] == "tags.owner" and c["cloud"] == "someone-in-the-portal" and c["git"] is None
+               for c in workspace["changes"]), workspace
+    fixed = amlctl("drift", "--stack", "local", "--fix", cwd=estate)
+    assert fixed.code == 0 and "tags.owner" in fixed.out, fixed.out  # said, then removed
+    assert "someone-in-the-portal" not in doc.read_text()
+
+
+def test_an_apply_outside_git_says_it_records_no_commit(estate: Path):
+    import shutil
+    shutil.rmtree(estate / ".git")
+    run = apply(estate)
+    assert run.code == 0, run.err
+    assert "is not a git repository with a commit: this update records no commit" in run.err
+    [update] = amlctl("history", "--stack", "local", "-o", "json", cwd=estate).json()
+    assert update["commit"] is None

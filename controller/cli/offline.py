@@ -169,6 +169,10 @@ def blame_cmd(resource: str, stack: str | None, fmt: str) -> None:
         for name in result.stacks_checked:
             if not any(d.stack == name for d in e.deployed):
                 click.echo(f"    not deployed to {name} yet")
+    for sha in result.cut_at:
+        click.echo(f"history is cut at {sha[:12]} (a shallow clone): git credits that commit with every older "
+                   "line, so it may not be the change's; fetch the whole history (git fetch --unshallow) for the "
+                   "real one")
     if not result.edits:
         click.echo("no commits: the resource's lines are not committed yet")
     elif not result.stacks_checked:

@@ -60,6 +60,10 @@ def _drift(root: Path, stack: str, fix: bool, report: Reporter) -> Drift:
         st = open_stack(root, stack, graph, engine, create=False)
     except NeverApplied as exc:
         raise Refused(f"{exc}: there is nothing to compare with yet (apply it first)") from None
+    if not any(u.kind == "update" and u.result == "succeeded" for u in H.entries(st)):
+        # The backend knows the stack (a `config set --secret` made it) but nothing was applied:
+        # every resource would read as "gone from the cloud".
+        raise Refused(f"stack {stack} has never been applied: there is nothing to compare with yet (apply it first)")
     applied = H.applied_commit(root, st)
     with ExitStack() as scope:
         if applied is None:
@@ -124,7 +128,7 @@ def _refresh_preview(st, graph: Graph) -> list[Drifted]:
             # Only what the manifests set: outputs Azure computes (principalId, ...) are not drift.
             secrets = _secret_paths(r)
             changes = tuple(_described(c, r, secrets) for c in P.property_changes(meta.type, have, wanted)
-                            if c.after is not None)
+                            if c.after is not None or _owned(c.path))
             if reported:
                 # A provider that reports its own diff (azure-native) is the authority on what
                 # differs: Azure's outputs say some things their own way; keep only the values behind it.
@@ -141,6 +145,15 @@ def _refresh_preview(st, graph: Graph) -> list[Drifted]:
 
     st.preview(refresh=True, on_event=event, diff=True, color="never")
     return sorted(found.values(), key=lambda d: d.name)
+
+
+# Maps the manifests own whole: a key added in the cloud (a tag set in the portal) is drift, and a
+# fix removes it. Elsewhere a value git does not set is Azure's own (a default, a computed id).
+OWNED_MAPS = ("tags",)
+
+
+def _owned(path: str) -> bool:
+    return any(part in OWNED_MAPS for part in path.split(".")[:-1])
 
 
 def _related(path: str, reported: str) -> bool:
