@@ -112,10 +112,30 @@ def children(node: Node, root: Path | None) -> list[tuple[str, Node]]:
     """(name, Node) of each entry of a folder, by name (so the first bad one is the same on
     every machine); Refused for the first bad one."""
     try:
-        names = sorted(e.name for e in os.scandir(node.path))
+        entries = sorted(os.scandir(node.path), key=lambda e: e.name)
     except OSError as exc:
         raise Refused("Y013", shown(node.path, root), f"cannot read the folder: {exc.strerror}") from None
-    return [(n, check(node.path / n, root)) for n in names]
+    return [(e.name, _entry(e, node, root)) for e in entries]
+
+
+def _entry(e: os.DirEntry, parent: Node, root: Path | None) -> Node:
+    """`check` of a folder's entry, from what scandir already knows: an entry that is no symlink
+    lies where its folder does (inside the repository when the folder is), and its type is the
+    one the directory listing gives; only symlinks need resolving."""
+    if e.is_symlink():
+        return check(Path(e.path), root)
+    path, real = Path(e.path), parent.real / e.name
+    try:
+        if e.is_dir(follow_symlinks=False):
+            return Node(path, real, True)
+        if e.is_file(follow_symlinks=False):
+            if not os.access(real, os.R_OK):
+                raise Refused("Y013", shown(path, root), "cannot read it: permission denied")
+            return Node(path, real, False)
+        mode = e.stat(follow_symlinks=False).st_mode
+    except OSError as exc:
+        raise Refused("Y013", shown(path, root), f"cannot read it: {exc.strerror}") from None
+    raise Refused("Y013", shown(path, root), f"{_what(mode)}, not a regular file; amlctl does not open it")
 
 
 def descend(child: Node, ancestors: frozenset[Path], root: Path | None) -> frozenset[Path]:
@@ -147,10 +167,11 @@ def walk(top: Path, root: Path | None) -> list[tuple[str, Node]]:
     return sorted(out, key=lambda e: PurePosixPath(e[0]).parts)
 
 
-def open_regular(path: Path, root: Path | None) -> BinaryIO:
-    """`path` opened for reading, once `check` allows it. O_NONBLOCK and the fstat after opening
-    close the window in which the file could be swapped for a FIFO between the check and the open."""
-    node = check(path, root)
+def open_regular(path: Path | Node, root: Path | None) -> BinaryIO:
+    """`path` (or a Node the walk has checked already) opened for reading, once `check` allows it.
+    O_NONBLOCK and the fstat after opening close the window in which the file could be swapped for
+    a FIFO between the check and the open."""
+    node = path if isinstance(path, Node) else check(path, root)
     if node.is_dir:
         raise Refused("Y013", shown(node.path, root), "a folder, not a file")
     try:
@@ -164,8 +185,9 @@ def open_regular(path: Path, root: Path | None) -> BinaryIO:
     return os.fdopen(fd, "rb")
 
 
-def update(h: Any, path: Path, root: Path | None) -> None:
+def update(h: Any, path: Path | Node, root: Path | None) -> None:
     """Feed a file's bytes into the hash `h`, CHUNK at a time."""
+    where = path.path if isinstance(path, Node) else path
     try:
         with open_regular(path, root) as f:
             for block in iter(lambda: f.read(CHUNK), b""):
@@ -173,10 +195,10 @@ def update(h: Any, path: Path, root: Path | None) -> None:
     except Refused:
         raise
     except OSError as exc:
-        raise Refused("Y013", shown(path, root), f"cannot read it: {exc.strerror}") from None
+        raise Refused("Y013", shown(where, root), f"cannot read it: {exc.strerror}") from None
 
 
-def sha256(path: Path, root: Path | None) -> str:
+def sha256(path: Path | Node, root: Path | None) -> str:
     """The sha256 of a file's bytes, streamed."""
     h = hashlib.sha256()
     update(h, path, root)

@@ -244,16 +244,17 @@ class Context:
         except files.Refused as exc:
             raise self.refused(exc) from None
         out = []
-        for relative, _node in found:
+        for relative, node in found:
             if "__pycache__" in relative.split("/") or relative.endswith(".pyc"):
                 continue
-            out.append((relative, self.file_hash(f"{path}/{relative}")))
+            out.append((relative, self.file_hash(f"{path}/{relative}", node)))
         return out
 
-    def file_hash(self, path: str) -> str:
+    def file_hash(self, path: str, node: files.Node | None = None) -> str:
+        """sha256 of a repository file (`node`: as the walk found it, checked already)."""
         if path not in self._hashes:
             try:
-                self._hashes[path] = files.sha256(self.root / path, self.root)  # streamed: constant memory
+                self._hashes[path] = files.sha256(node or self.root / path, self.root)  # streamed: constant memory
             except files.Refused as exc:
                 raise self.refused(exc) from None
         return self._hashes[path]

@@ -65,7 +65,7 @@ def _dir_hash(folder: files.Node, h: Any, root: Path | None, ancestors: frozense
         if entry.is_dir:
             _dir_hash(entry, h, root, files.descend(entry, ancestors, root))
         else:
-            files.update(h, entry.path, root)
+            files.update(h, entry, root)
 
 
 def environment_version(image: str | None, conda_text: str | None = None, inference_config: Any = None,
