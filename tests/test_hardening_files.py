@@ -110,6 +110,10 @@ def fifo_conda(root: Path, outside: Path) -> None:
     os.mkfifo(root / "m" / "conda.yml")
 
 
+def project_file_out(root: Path, outside: Path) -> None:
+    os.symlink(outside / "secret.txt", root / "Pulumi.yaml")
+
+
 def nothing(root: Path, outside: Path) -> None:
     pass
 
@@ -140,6 +144,7 @@ CASES = [
      "envs/conda.yml", None, ""),
     ("broken-pulumi-yaml", {"Pulumi.yaml": "name: estate\nruntime: [python\n"}, nothing, "Y001", "Pulumi.yaml", 3,
      ""),
+    ("pulumi-yaml-links-out", {}, project_file_out, "Y011", "Pulumi.yaml", 0, "outside the repository"),
     ("alias-bombed-pulumi-yaml", {"Pulumi.yaml": "name: estate\n" + BOMB}, nothing, "Y003", "Pulumi.yaml", None, ""),
 ]
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from controller import files
 from controller.diagnostics import Diagnostic, Severity, error
 from controller.manifests.loader import read_file
 
@@ -35,6 +36,10 @@ def load(root: Path) -> tuple[Project, list[Diagnostic]]:
     path = root / PROJECT_FILE
     if not path.exists() and not path.is_symlink():
         return Project(DEFAULT_NAME, frozenset()), []
+    try:
+        files.check(path, root)  # not through a symlink out of the repository
+    except files.Refused as exc:
+        return Project(DEFAULT_NAME, frozenset()), [error(PROJECT_FILE, 0, 0, exc.code, exc.message)]
     docs, diags = read_file(path, PROJECT_FILE)
     if any(d.severity is Severity.ERROR for d in diags):
         return Project(DEFAULT_NAME, frozenset()), diags
