@@ -19,7 +19,6 @@ import hashlib
 import os
 import stat
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path, PurePosixPath
 from typing import Any, BinaryIO
 
@@ -60,11 +59,6 @@ def shown(path: Path, root: Path | None) -> str:
     return Path(path).as_posix()
 
 
-@lru_cache(maxsize=64)
-def _real(root: Path) -> Path:
-    return Path(os.path.realpath(root))
-
-
 def _inside(real: Path, root: Path) -> bool:
     try:
         real.relative_to(root)
@@ -87,7 +81,7 @@ def check(path: Path, root: Path | None) -> Node:
     path = Path(os.path.abspath(path))
     name = shown(path, root)
     real = Path(os.path.realpath(path))
-    if root is not None and not _inside(real, _real(root)):
+    if root is not None and not _inside(real, Path(os.path.realpath(root))):
         what = "a symlink that points" if os.path.islink(path) else "a path that leads (through a symlink)"
         raise Refused("Y011", name, f"{what} outside the repository (to {real}); amlctl reads only files "
                       "inside it, so it is not read")
