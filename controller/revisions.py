@@ -114,7 +114,9 @@ def _render_dir(repo: Path, tree: Path, stacks: list[str], strict: bool, rev: st
         return out
     folders = tracked(tree)
     paths = [str(tree / p) for p in folders if (tree / p).exists()]
-    report = validate(paths or None, cwd=tree, root=tree, strict=strict, render=False)
+    # The engine reads secret config from the working tree's stack files: unset keys (K004) are
+    # checked there, not in a past revision (a plan's base, the commit drift compares with).
+    report = validate(paths or None, cwd=tree, root=tree, strict=strict, render=False, secrets_set=rev is None)
     if commits is None:
         commits = {}
         if gitrev.is_repository(repo):

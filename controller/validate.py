@@ -45,13 +45,15 @@ class Report:
 
 def validate(paths: list[str] | None = None, *, cwd: Path | None = None, root: Path | None = None,
              strict: bool = False, skip_path_checks: bool = False, kind: str | None = None,
-             render: bool = True) -> Report:
+             render: bool = True, secrets_set: bool = True) -> Report:
     """Validate manifests and stack files. Raises discover.UsageError for bad arguments only;
     every problem with the files themselves comes back as a Diagnostic.
 
     With `render` (the default), each stack whose view of the manifests has no error is also
     rendered, so that whatever render and plan would reject, validate reports first (pre-commit
-    and the pull-request annotations run validate). `plan` passes render=False: it renders itself."""
+    and the pull-request annotations run validate). `plan` passes render=False: it renders itself.
+    `secrets_set` checks that each stack sets the secret_config keys its manifests use (K004): the
+    engine reads them from the working tree's stack files, so a past revision is not checked."""
     cwd = (cwd or Path.cwd()).resolve()
     root = (root or find_root(cwd)).resolve()
     schemas = S.load()
@@ -106,9 +108,10 @@ def validate(paths: list[str] | None = None, *, cwd: Path | None = None, root: P
         result = checks.check(overlaid, options, schemas)
         referenced |= result.referenced_files
         # Secrets the manifests it renders take from its config: a key it lacks fails only at apply.
-        docs, _ = read_file(path, shown)
+        docs = read_file(path, shown)[0] if secrets_set else []
         setup = StackConfig.of(stack.name, shown, docs[0].data if docs else None, stack.target)
-        for d in diags + result.diagnostics + unset_secrets(overlaid, setup, project):
+        unset = unset_secrets(overlaid, setup, project) if secrets_set else []
+        for d in diags + result.diagnostics + unset:
             if _identity(d) not in seen:  # report a problem once, not once per stack
                 seen.add(_identity(d))
                 report.diagnostics.append(d if d.stack else _in_stack(d, stack.name))

@@ -205,6 +205,19 @@ def test_plan_refuses_an_unset_secret_with_the_same_diagnostic(tmp_path) -> None
     assert "config set --secret amlctl:openaiKey" in run.err and "Traceback" not in run.err
 
 
+def test_a_past_revision_is_not_held_to_the_working_trees_secrets(tmp_path) -> None:
+    """The engine reads secrets from the working tree's stack files: a base revision that lacked a
+    key does not stop the plan of the change that sets it."""
+    root = git_estate(tmp_path)
+    stack = root / "stacks" / "Pulumi.local.yaml"
+    with_key = stack.read_text()
+    _without_the_local_key(root)
+    git(root, "commit", "-qam", "the key went missing")
+    stack.write_text(with_key)
+    run = amlctl("plan", "--stack", "local", cwd=root)
+    assert run.code == 0, (run.out, run.err)
+
+
 def test_a_key_without_namespace_is_the_projects(tmp_path) -> None:
     root = git_estate(tmp_path)
     conn = root / "manifests" / "platform" / "connection.yaml"
