@@ -137,7 +137,7 @@ def _hidden_secrets(m: Manifest, marked: set[tuple], schemas: S.SchemaSet, resul
         if found.path in marked:
             continue  # a credential field written inline: reported above
         _emit(result, m, found.path, "M007", f"{_field(found.path)}: {found.what}; take it out: "
-              f"{_SECRET_HINT(schemas)}")
+              f"{_secret_hint(schemas)}")
     for path, key, uri in secrets.references(m.spec):
         if key != "key_vault_secret":
             continue
@@ -148,7 +148,7 @@ def _hidden_secrets(m: Manifest, marked: set[tuple], schemas: S.SchemaSet, resul
                   "with a token of the deploying identity, so it may only name a Key Vault")
 
 
-def _SECRET_HINT(schemas: S.SchemaSet) -> str:
+def _secret_hint(schemas: S.SchemaSet) -> str:
     """How to give a credential instead: the schema's own words (common.schema.json secretValue)."""
     return schemas.documents["common.schema.json"]["$defs"]["secretValue"]["x-amlctl-secret"]
 
