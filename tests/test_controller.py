@@ -330,7 +330,7 @@ def test_preview_is_the_engines_view_in_plans_formats(estate: Path):
     commit(estate, "manifests/compute.yaml", "max_instances: 4", "max_instances: 6", "scale the CPU cluster")
     text = amlctl("preview", "--stack", "local", "--detailed-exitcode", cwd=estate)
     assert text.code == 2, text.err
-    assert "maxNodeCount: 4 -> 6" in text.out and "manifests/compute.yaml:9" in text.out
+    assert "maxNodeCount = 4 -> 6" in text.out and "manifests/compute.yaml:9" in text.out
     doc = json.loads(amlctl("preview", "--stack", "local", "--output", "json", cwd=estate).out)
     updated = {c["name"] for c in doc["changes"] if c["action"] == "update"}
     assert "mlw-credit/compute/cpu-cluster" in updated
@@ -369,7 +369,7 @@ def test_read_only_commands_leave_a_new_stack_alone_and_apply_asks_for_a_secrets
     history = amlctl("history", "--stack", "dev", "--output", "json", cwd=estate)
     assert history.code == 0 and json.loads(history.out) == []
     drift = amlctl("drift", "--stack", "dev", cwd=estate)
-    assert drift.code == 0 and "never been applied" in drift.err
+    assert drift.code == 1 and "never been applied" in drift.err and "No drift" not in drift.out
     refused = amlctl("apply", "--stack", "dev", "--yes", cwd=estate)
     assert refused.code == 1 and "no secrets configuration" in refused.err
     assert "amlctl secrets-provider --stack dev azurekeyvault://" in refused.err

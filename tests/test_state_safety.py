@@ -403,3 +403,35 @@ def test_an_apply_outside_git_says_it_records_no_commit(estate: Path):
     assert "is not a git repository with a commit: this update records no commit" in run.err
     [update] = amlctl("history", "--stack", "local", "-o", "json", cwd=estate).json()
     assert update["commit"] is None
+
+
+BAD_STACK_NAMES = ["..", ".", "-sother", "--yes", "../../tmp/x", "a/b", ".hidden", "x y", "é", "n" * 101, ""]
+
+
+def test_a_stack_name_that_cannot_be_a_stack_is_a_usage_error_and_touches_nothing(tmp_path: Path):
+    root = tmp_path / "repo"
+    (root / "stacks").mkdir(parents=True)
+    (root / "manifests").mkdir()
+    (root / "manifests" / "workspace.yaml").write_text(WORKSPACE)
+    (root / "stacks" / "Pulumi.local.yaml").write_text(STACK)
+    git(root, "init", "-q", "-b", "main")
+    # Every name with the command that writes state; the two that escaped, with every command.
+    runs = [(("apply", "--yes"), name) for name in BAD_STACK_NAMES]
+    runs += [(command, name) for name in ("..", "-sother") for command in
+             [("plan",), ("drift",), ("history",), ("render",), ("destroy", "--yes-destroy-stack", name),
+              ("pulumi", "--", "stack", "ls"), ("recover",)]]
+    for command, name in runs:
+        run = amlctl(command[0], "--stack", name, *command[1:], cwd=root)
+        assert run.code == 2, (command, name, run.out, run.err)
+        assert "is not a stack name" in run.err or (name == "" and "Error" in run.err), (name, run.err)
+        assert "Traceback" not in run.err and "internal error" not in run.err
+    assert sorted(p.name for p in root.iterdir()) == [".git", "manifests", "stacks"]  # nothing written
+    assert not (tmp_path / "tmp").exists()
+
+
+def test_the_state_directory_of_a_bad_name_is_refused_by_the_api_too(tmp_path: Path):
+    from controller.engine import state
+    for name in BAD_STACK_NAMES:
+        with pytest.raises(state.StateError, match="not a stack name"):
+            state.state_dir(tmp_path, name)
+    assert state.state_dir(tmp_path, "prod-eu_2.a") == tmp_path / ".amlctl" / "prod-eu_2.a"

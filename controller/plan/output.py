@@ -25,14 +25,19 @@ def _marker(value: Any) -> str | None:
     """How a marker ($secret, $output, ...) reads; None when the value is no marker."""
     if isinstance(value, dict) and len(value) == 1:
         (k, v), = value.items()
+        # The engine's side of a plan (preview) holds markers as the target keeps them: an asset
+        # by its hash only, a secret without its source. Every field is optional here.
+        v = v if isinstance(v, dict) else {}
         if k == "$secret":
-            return f"(secret from {v.get('config') or v.get('keyVault')})"
+            source = v.get("config") or v.get("keyVault")
+            return f"(secret from {source})" if source else "(secret)"
         if k == "$output":
-            return f"(known after apply: {v['resource']}.{v['property']})"
+            return f"(known after apply: {v.get('resource')}.{v.get('property')})"
         if k == "$asset":
-            return f"(file {v['path']} sha256:{v['sha256'][:12]})"
+            where = f"file {v['path']} " if v.get("path") else ""
+            return f"({where}sha256:{str(v.get('sha256', ''))[:12]})" if v.get("sha256") else f"({where.strip() or 'a file'})"
         if k == "$latest":
-            return f"(the latest version of {v['kind']} {v['name']} in Azure, read at deploy time)"
+            return f"(the latest version of {v.get('kind')} {v.get('name')} in Azure, read at deploy time)"
         if k == "$clientConfig":
             return f"(the deploying identity's {v})"
     return None
