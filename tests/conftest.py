@@ -13,6 +13,15 @@ import pytest
 REPO = Path(__file__).resolve().parent.parent
 CORPUS = REPO.parent / "shared" / "corpus" / "azureml-cli"
 
+# The smallest workspace manifest: what a bad-input case needs beside the manifest it is about.
+WS = """apiVersion: amlctl.dev/v1alpha1
+kind: Workspace
+metadata:
+  name: mlw-test
+spec:
+  location: westeurope
+"""
+
 
 @dataclass
 class Run:

@@ -7,15 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import amlctl, write_tree
+from conftest import WS, amlctl, write_tree
 
-WS = """apiVersion: amlctl.dev/v1alpha1
-kind: Workspace
-metadata:
-  name: mlw-test
-spec:
-  location: westeurope
-"""
 
 
 def env(kind: str, name: str, spec: str, extra_meta: str = "") -> str:

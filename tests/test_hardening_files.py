@@ -11,15 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO, amlctl, git_estate, write_tree
+from conftest import REPO, WS, amlctl, git_estate, write_tree
 
-WS = """apiVersion: amlctl.dev/v1alpha1
-kind: Workspace
-metadata:
-  name: mlw-test
-spec:
-  location: westeurope
-"""
 COMPONENT = """apiVersion: amlctl.dev/v1alpha1
 kind: Component
 metadata:

@@ -6,15 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import amlctl, git, git_estate, write_tree
+from conftest import WS, amlctl, git, git_estate, write_tree
 
-WS = """apiVersion: amlctl.dev/v1alpha1
-kind: Workspace
-metadata:
-  name: mlw-test
-spec:
-  location: westeurope
-"""
 
 
 def connection(body: str) -> str:
