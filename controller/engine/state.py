@@ -93,7 +93,7 @@ def last_applied(root: Path, stack: str) -> Graph | None:
         return None
     try:
         return Graph.from_dict(record.graph)
-    except (KeyError, TypeError, ValueError) as exc:
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise StateError(f"{state_dir(root, stack) / RECORD} holds no graph amlctl can read ({exc}): remove it and "
                          "apply again") from None
 
