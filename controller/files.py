@@ -19,6 +19,7 @@ import hashlib
 import os
 import stat
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path, PurePosixPath
 from typing import Any, BinaryIO
 
@@ -59,12 +60,13 @@ def shown(path: Path, root: Path | None) -> str:
     return Path(path).as_posix()
 
 
-def _inside(real: Path, root: Path) -> bool:
-    try:
-        real.relative_to(root)
-        return True
-    except ValueError:
-        return False
+@lru_cache(maxsize=64)
+def _real_root(root: str) -> str:
+    return os.path.realpath(root)
+
+
+def _inside(real: str, root: str) -> bool:
+    return real == root or real.startswith(root.rstrip(os.sep) + os.sep)
 
 
 _KINDS = ((stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISSOCK, "a socket"),
@@ -78,16 +80,22 @@ def _what(mode: int) -> str:
 def check(path: Path, root: Path | None) -> Node:
     """`path` as a Node when it is a regular file or a folder that (after every symlink) lies
     inside `root`; Refused otherwise. Nothing is opened. `root` None checks only the file type."""
-    path = Path(os.path.abspath(path))
-    name = shown(path, root)
-    real = Path(os.path.realpath(path))
-    if root is not None and not _inside(real, Path(os.path.realpath(root))):
+    # Strings, not pathlib, on this path: validate checks every manifest and referenced file, and
+    # a message's name is worked out only when there is a message.
+    text = os.path.abspath(path)
+    # Without a root only the last component matters (a link there is opened through, see
+    # open_regular): no need to resolve every folder on the way.
+    path = Path(text)
+    real_text = os.path.realpath(text) if root is not None or os.path.islink(text) else text
+    real = Path(real_text)
+    if root is not None and not _inside(real_text, _real_root(os.fspath(root))):
         what = "a symlink that points" if os.path.islink(path) else "a path that leads (through a symlink)"
-        raise Refused("Y011", name, f"{what} outside the repository (to {real}); amlctl reads only files "
-                      "inside it, so it is not read")
+        raise Refused("Y011", shown(path, root), f"{what} outside the repository (to {real}); amlctl reads only "
+                      "files inside it, so it is not read")
     try:
-        st = os.stat(path)  # follows symlinks: the type of what would be read
+        st = os.stat(text)  # follows symlinks: the type of what would be read
     except OSError as exc:
+        name = shown(path, root)
         if exc.errno == errno.ELOOP:
             raise Refused("Y013", name, "a symlink loop (the link leads back to itself)") from None
         if os.path.islink(path):
@@ -96,9 +104,9 @@ def check(path: Path, root: Path | None) -> Node:
     if stat.S_ISDIR(st.st_mode):
         return Node(path, real, True)
     if not stat.S_ISREG(st.st_mode):
-        raise Refused("Y013", name, f"{_what(st.st_mode)}, not a regular file; amlctl does not open it")
-    if not os.access(real, os.R_OK):
-        raise Refused("Y013", name, "cannot read it: permission denied")
+        raise Refused("Y013", shown(path, root), f"{_what(st.st_mode)}, not a regular file; amlctl does not open it")
+    if not os.access(real_text, os.R_OK):
+        raise Refused("Y013", shown(path, root), "cannot read it: permission denied")
     return Node(path, real, False)
 
 
@@ -109,10 +117,10 @@ def children(node: Node, root: Path | None) -> list[tuple[str, Node]]:
         entries = sorted(os.scandir(node.path), key=lambda e: e.name)
     except OSError as exc:
         raise Refused("Y013", shown(node.path, root), f"cannot read the folder: {exc.strerror}") from None
-    return [(e.name, _entry(e, node, root)) for e in entries]
+    return [(e.name, entry(e, node, root)) for e in entries]
 
 
-def _entry(e: os.DirEntry, parent: Node, root: Path | None) -> Node:
+def entry(e: os.DirEntry, parent: Node, root: Path | None) -> Node:
     """`check` of a folder's entry, from what scandir already knows: an entry that is no symlink
     lies where its folder does (inside the repository when the folder is), and its type is the
     one the directory listing gives; only symlinks need resolving."""

@@ -11,8 +11,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
 
-from controller.engine import supervise
-from controller.engine.history import graph_name
+# Imported by the CLI's main() for `stoppable`: keep this module's own imports light (the
+# supervisor's and history's are taken where they are used).
 
 # Signals closer together than this are one stop: `timeout` and CI runners signal both the
 # process and its group, and a terminal's Ctrl-C reaches every process of the foreground group.
@@ -94,6 +94,8 @@ def cancellable(report, what: str) -> Iterator[None]:
 
 def _tell_supervisors() -> None:
     import psutil
+
+    from controller.engine import supervise
     for child in psutil.Process().children():
         try:
             if supervise.MARK in " ".join(child.cmdline()):
@@ -105,6 +107,7 @@ def _tell_supervisors() -> None:
 def recover(backend: str, stack: str, st, report) -> None:
     """Clear what a hard stop (SIGKILL, a lost runner) left, and say so: a stale lock of the file
     backend, then the pending operations in the state."""
+    from controller.engine.history import graph_name
     if _clear_stale_locks(backend, stack, report) == "held":
         return  # a live update holds the lock: its pending operations are its own; up will say who
     deployment = st.export_stack()

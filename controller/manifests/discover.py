@@ -66,6 +66,8 @@ def discover(paths: list[str], root: Path, cwd: Path | None = None) -> Found:
 
 
 def _walk(folder: Path, root: Path, files: dict[str, Path], diags: list[Diagnostic], seen: frozenset[Path]) -> None:
+    # The folder was checked on the way in: its entries that are no links need no resolving.
+    parent = safe.Node(folder, Path(os.path.realpath(folder)), True)
     try:
         entries = sorted(os.scandir(folder), key=lambda e: e.name)
     except OSError as exc:
@@ -83,7 +85,7 @@ def _walk(folder: Path, root: Path, files: dict[str, Path], diags: list[Diagnost
             continue
         path = Path(entry.path)
         try:
-            node = safe.check(path, root)
+            node = safe.entry(entry, parent, root)
             if node.is_dir:
                 _walk(path, root, files, diags, safe.descend(node, seen, root))
             elif is_yaml:
