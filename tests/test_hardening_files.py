@@ -274,3 +274,20 @@ def test_validate_with_paths_outside_a_repository_reads_only_them(tmp_path: Path
     os.mkfifo(folder / "elsewhere.yaml")
     run = amlctl("validate", "m", cwd=folder)
     assert run.code == 0, (run.out, run.err)
+
+
+def test_a_stack_file_that_links_out_of_the_repository_is_not_read(tmp_path: Path) -> None:
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    # What it says must not count either: here, the manifest folders validate reads.
+    (outside / "stack.yaml").write_text(f"config:\n  amlctl:target: local\n  amlctl:manifests: [other]\n"
+                                        f"  amlctl:token: {SECRET}\n")
+    root = write_tree(tmp_path / "repo", {"manifests/ws.yaml": WS, "stacks/Pulumi.local.yaml":
+                                          "config:\n  amlctl:target: local\n", "other/broken.yaml": "a: [\n"})
+    os.symlink(outside / "stack.yaml", root / "stacks" / "Pulumi.dev.yaml")
+    run = amlctl("validate", "--output", "json", cwd=root)
+    assert run.code == 1 and "Traceback" not in run.err, run.err
+    errors = [(d["code"], d["path"]) for d in run.json()["diagnostics"] if d["severity"] == "error"]
+    assert ("Y011", "stacks/Pulumi.dev.yaml") in errors, errors
+    assert not any(path.startswith("other/") for _, path in errors), errors
+    assert SECRET not in run.out + run.err

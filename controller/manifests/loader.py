@@ -29,11 +29,13 @@ class Loaded:
     files: int = 0
 
 
-def read_file(path: Path, shown: str, limits: Limits = DEFAULT_LIMITS) -> tuple[list[Document], list[Diagnostic]]:
+def read_file(path: Path, shown: str, limits: Limits = DEFAULT_LIMITS,
+              root: Path | None = None) -> tuple[list[Document], list[Diagnostic]]:
+    """`root`, when given, is the repository the file must lie in (after every symlink)."""
     try:
         # The one safe reader: a regular file only (a FIFO or a device is refused from its stat,
         # never opened), and never more than the limit read into memory.
-        raw = files.read_bytes(path, None, limits.max_bytes)
+        raw = files.read_bytes(path, root, limits.max_bytes)
     except files.Refused as exc:
         return [], [error(shown, 0, 0, exc.code, exc.message)]
     return parse(shown, raw, limits)

@@ -117,7 +117,7 @@ def manifest_folders(root: Path) -> list[str]:
     for path in files:
         if not STACK_FILE.match(path.name):
             continue
-        docs, diags = read_file(path, f"{STACKS_DIR}/{path.name}")
+        docs, diags = read_file(path, f"{STACKS_DIR}/{path.name}", root=root)
         config = docs[0].data.get("config") if docs and isinstance(docs[0].data, dict) else None
         given = config.get(NS + "manifests") if isinstance(config, dict) else None
         if isinstance(given, list) and all(isinstance(p, str) for p in given):
@@ -132,7 +132,8 @@ def manifest_folders(root: Path) -> list[str]:
 def load_stack(path: Path, shown: str, schemas: S.SchemaSet | None = None) -> tuple[Stack | None, list[Diagnostic]]:
     schemas = schemas or S.load()
     name = STACK_FILE.match(PurePosixPath(shown).name).group(1)  # type: ignore[union-attr]
-    docs, diags = read_file(path, shown)
+    # stacks/ sits at the repository's top: a stack file that links out of it is not read.
+    docs, diags = read_file(path, shown, root=path.parent.parent)
     if any(d.severity is Severity.ERROR for d in diags):
         return None, diags
     if len(docs) != 1:
