@@ -51,6 +51,10 @@ SECRET_SHAPES = [
         "credentials:\n  type: none\n"), 6, "U2hhcmVkS2V5"),
     ("api-key-in-an-environment-variable", DEPLOYMENT + "environment_variables:\n  LOG_LEVEL: info\n"
      "  AZURE_OPENAI_API_KEY: abc123xyz789\n", 10, "abc123xyz789"),
+    # An envelope's labels and annotations become Azure tags.
+    ("token-in-an-envelope-label", "apiVersion: amlctl.dev/v1alpha1\nkind: Compute\nmetadata:\n  name: cpu\n"
+     "  labels:\n    team: risk\n    access_token: L4b3lT0k3nValue\nspec:\n  type: amlcompute\n"
+     "  size: Standard_DS3_v2\n", 7, "L4b3lT0k3nValue"),
 ]
 
 

@@ -138,6 +138,13 @@ def _hidden_secrets(m: Manifest, marked: set[tuple], schemas: S.SchemaSet, resul
             continue  # a credential field written inline: reported above
         _emit(result, m, found.path, "M007", f"{_field(found.path)}: {found.what}; take it out: "
               f"{_secret_hint(schemas)}")
+    # An envelope's labels and annotations become Azure tags, readable by anyone who can read the
+    # resource: a credential there is as much in clear as in the spec.
+    meta = {k: v for k, v in (("labels", m.labels), ("annotations", m.annotations)) if v}
+    for found in secrets.scan(meta):
+        line, col = m.positions.at(("metadata",) + tuple(found.path))
+        result.diagnostics.append(error(m.path, line, col, "M007", f"metadata.{_field(found.path)}: {found.what}; "
+                                        f"take it out: {_secret_hint(schemas)}", m.subject))
     for path, key, uri in secrets.references(m.spec):
         if key != "key_vault_secret":
             continue
