@@ -43,6 +43,10 @@ class Report:
         return self.errors == 0
 
 
+def _used_as_data(path: str, referenced: set[str]) -> bool:
+    return path in referenced or any(path.startswith(r.rstrip("/") + "/") for r in referenced if r not in ("", "."))
+
+
 def validate(paths: list[str] | None = None, *, cwd: Path | None = None, root: Path | None = None,
              strict: bool = False, skip_path_checks: bool = False, kind: str | None = None,
              render: bool = True, secrets_set: bool = True) -> Report:
@@ -121,8 +125,9 @@ def validate(paths: list[str] | None = None, *, cwd: Path | None = None, root: P
                 if _identity(d) not in seen:
                     seen.add(_identity(d))
                     report.diagnostics.append(d)
-    # YAML files that are not manifests are fine when a manifest uses them as data (conda files).
-    report.diagnostics += [d for d in loaded.unrecognised if d.path not in referenced]
+    # YAML files that are not manifests are fine when a manifest uses them as data: the file itself
+    # (a conda file) or a folder holding it (a prompt flow folder a model registers, a code folder).
+    report.diagnostics += [d for d in loaded.unrecognised if not _used_as_data(d.path, referenced)]
     report.referenced = referenced
     report.diagnostics = sorted(set(report.diagnostics))
     return report

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO
+from conftest import CORPUS, REPO, WS, amlctl, write_tree
 
 from controller.validate import validate
 
@@ -133,3 +133,20 @@ def test_same_name_in_two_workspaces_is_fine(tmp_path: Path) -> None:
     report = validate(["a", "b"], cwd=root, strict=True)
     assert report.diagnostics == []
     assert sorted(m.workspace for m in report.manifests if m.kind == "Compute") == ["mlw-a", "mlw-b"]
+
+
+def test_a_document_amlctl_does_not_manage_is_data_inside_a_folder_a_manifest_uses(tmp_path):
+    """A prompt flow folder registered as a model holds flow.dag.yaml (the promptflow Flow schema):
+    data of the model, not a manifest; the same file where nothing uses it is S002."""
+    flow = (CORPUS / "generative-ai" / "promptflow" / "basic-chat" / "flow.dag.yaml").read_text()
+    model = (CORPUS / "generative-ai" / "promptflow" / "deploy-flow" / "model.yaml").read_text()
+    root = write_tree(tmp_path / "repo", {
+        "manifests/ws.yaml": WS, "manifests/flows/basic-chat/flow.dag.yaml": flow,
+        "manifests/model.yaml": model.replace("path: ../basic-chat", "path: flows/basic-chat") + "version: 1\n"})
+    used = amlctl("validate", "--output", "json", cwd=root)
+    assert used.code == 0, used.out
+    (root / "manifests" / "model.yaml").unlink()
+    unused = amlctl("validate", "--output", "json", cwd=root)
+    assert unused.code == 1
+    assert [(d["code"], d["path"]) for d in unused.json()["diagnostics"]] == [
+        ("S002", "manifests/flows/basic-chat/flow.dag.yaml")]

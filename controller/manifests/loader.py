@@ -23,8 +23,9 @@ from controller.manifests.yamlsafe import DEFAULT_LIMITS, Document, Limits, pars
 class Loaded:
     manifests: list[Manifest] = field(default_factory=list)
     diagnostics: list[Diagnostic] = field(default_factory=list)
-    # Documents that are not manifests. Reported as errors unless a manifest names their file
-    # as a local path (a conda file, an MLTable spec, ...): the semantic stage decides.
+    # Documents that are not manifests (S001) or of a kind amlctl does not manage (S002). Reported
+    # as errors unless a manifest names their file, or a folder holding it, as a local path (a conda
+    # file, an MLTable spec, a prompt flow folder): the semantic stage decides.
     unrecognised: list[Diagnostic] = field(default_factory=list)
     files: int = 0
 
@@ -79,9 +80,11 @@ def _classify(doc: Document, schemas: S.SchemaSet, kind_hint: str | None, out: L
             line, col = doc.positions.at(("$schema",))
             supported = ", ".join(sorted({s for k in schemas.kinds.values() for s in k.azureml_schemas},
                                          key=str.lower))
-            out.diagnostics.append(error(doc.path, line, col, "S002",
-                                         f"amlctl does not manage {base!r} documents (the az ml kinds it "
-                                         f"manages: {supported})"))
+            # Reported unless a manifest uses the file as data, as for S001 below: a prompt flow's
+            # flow.dag.yaml inside the flow folder a model registers is data, not a manifest.
+            out.unrecognised.append(error(doc.path, line, col, "S002",
+                                          f"amlctl does not manage {base!r} documents (the az ml kinds it "
+                                          f"manages: {supported})"))
         return kind
     if kind_hint:
         return kind_hint
