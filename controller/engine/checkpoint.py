@@ -19,7 +19,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from controller.engine.state import StateError
+from controller.engine.state import StateError, file_backend
 
 
 @dataclass(frozen=True)
@@ -28,12 +28,8 @@ class Checkpoint:
     problem: str | None  # why it cannot be loaded, None when it is whole
 
 
-def _backend_dir(backend: str) -> Path | None:
-    return Path(backend[len("file://"):]) if backend.startswith("file://") else None
-
-
 def find(backend: str, project: str, stack: str) -> Checkpoint | None:
-    base = _backend_dir(backend)
+    base = file_backend(backend)
     if base is None:
         return None  # other backends write their checkpoints whole (one blob PUT)
     path = base / ".pulumi" / "stacks" / project / f"{stack}.json"

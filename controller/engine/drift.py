@@ -10,8 +10,8 @@ from controller import gitrev
 from controller import plan as P
 from controller.engine.binary import find_engine
 from controller.engine import history as H, interrupt, state
-from controller.engine.operations import (NeverApplied, Outcome, Refused, Reporter, _render, _Silent, backend_url,
-                                          last_applied, open_stack)
+from controller.engine.operations import (NeverApplied, Outcome, Refused, Reporter, _rendered, _Silent,
+                                          backend_url, last_applied, open_stack)
 from controller.plan import archive
 from controller.render.graph import Graph, markers
 
@@ -55,16 +55,18 @@ def _drift(root: Path, stack: str, fix: bool, report: Reporter) -> Drift:
 
     from controller.revisions import materialized, render_tree
     engine = find_engine()
-    graph, tree = _render(root, stack), root
+    before = last_applied(root, stack)
+    graph, tree = _rendered(root, stack, before).graph, root
     try:
         st = open_stack(root, stack, graph, engine, create=False)
     except NeverApplied as exc:
         raise Refused(f"{exc}: there is nothing to compare with yet (apply it first)") from None
-    if not any(u.kind == "update" and u.result == "succeeded" for u in H.entries(st)):
+    past = H.entries(st)
+    if not any(u.kind == "update" and u.result == "succeeded" for u in past):
         # The backend knows the stack (a `config set --secret` made it) but nothing was applied:
         # every resource would read as "gone from the cloud".
         raise Refused(f"stack {stack} has never been applied: there is nothing to compare with yet (apply it first)")
-    applied = H.applied_commit(root, st)
+    applied = H.applied_from(root, past)
     with ExitStack() as scope:
         if applied is None:
             report.notice("the last update applied no commit as it is (uncommitted changes, or no git): "
@@ -80,7 +82,7 @@ def _drift(root: Path, stack: str, fix: bool, report: Reporter) -> Drift:
                 side = render_tree(root, tree, stack, applied)
                 if side.graph is None:
                     raise Refused(f"the revision last applied to {stack} ({applied[:12]}) does not render here")
-                graph = archive.carry(last_applied(root, stack), side.graph)
+                graph = archive.carry(before, side.graph)
                 st = open_stack(root, stack, graph, engine, create=False, tree=tree)
                 report.notice(f"comparing stack {stack} with commit {applied[:12]}, the one its last update applied")
         compared = applied if tree != root else None

@@ -48,10 +48,15 @@ def entries(st) -> list:
 
 
 def applied_commit(root: Path, st) -> str | None:
-    """The commit the last successful update applied: from amlctl's own update message (a
-    `drift --fix` re-applies an older commit than the checkout's), else the engine's git.head.
-    None when it applied uncommitted changes or no commit at all."""
-    for u in st.history(page_size=PAGE, page=1, show_secrets=False):
+    """The commit the stack's last successful update applied (see `applied_from`)."""
+    return applied_from(root, st.history(page_size=PAGE, page=1, show_secrets=False))
+
+
+def applied_from(root: Path, past: list) -> str | None:
+    """The commit the last successful update of `past` (newest first) applied: from amlctl's own
+    update message (a `drift --fix` re-applies an older commit than the checkout's), else the
+    engine's git.head. None when it applied uncommitted changes or no commit at all."""
+    for u in past:
         if u.result != "succeeded" or u.kind != "update":
             continue
         command, rev, dirty = message_rev(u.message or "")

@@ -126,10 +126,8 @@ def recover(backend: str, stack: str, st, report) -> None:
 def _clear_stale_locks(backend: str, stack: str, report) -> str:
     """Remove file-backend locks whose process is gone (same host, pid not running). Returns
     "held" when a live lock remains, else "free". Other backends keep their own locks."""
-    if not backend.startswith("file://"):
-        return "free"
     held = False
-    for lock in Path(backend[len("file://"):]).glob(f".pulumi/locks/*/*/{stack}/*.json"):
+    for lock in _locks(backend, stack):
         try:
             info = json.loads(lock.read_text(encoding="utf-8"))
         except (OSError, ValueError):
@@ -145,11 +143,16 @@ def _clear_stale_locks(backend: str, stack: str, report) -> str:
     return "held" if held else "free"
 
 
+def _locks(backend: str, stack: str) -> list[Path]:
+    """The lock files of the stack in a file backend (other backends keep their own locks)."""
+    from controller.engine.state import file_backend
+    folder = file_backend(backend)
+    return sorted(folder.glob(f".pulumi/locks/*/*/{stack}/*.json")) if folder is not None else []
+
+
 def lock_holder(backend: str, stack: str) -> str | None:
     """Who holds the file backend's lock of the stack, in a line (the engine prints its raw JSON)."""
-    if not backend.startswith("file://"):
-        return None
-    for lock in Path(backend[len("file://"):]).glob(f".pulumi/locks/*/*/{stack}/*.json"):
+    for lock in _locks(backend, stack):
         try:
             info = json.loads(lock.read_text(encoding="utf-8"))
             return (f"pid {info.get('pid')} on {info.get('hostname')} ({info.get('username', '?')}), "

@@ -58,11 +58,7 @@ class Outcome:
 
 def _env(root: Path, stack: str, target: str = "local") -> dict[str, str]:
     # One PULUMI_HOME for all stacks: plugins (azure-native is large) are downloaded once.
-    home = state_dir(root, stack).parent / ".pulumi-home"
-    try:
-        home.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise StateError(f"cannot write the state directory {home.parent}: {exc.strerror}") from None
+    home = state.make_dir(state_dir(root, stack).parent / ".pulumi-home")
     env = {
         "PULUMI_HOME": str(home),
         "PULUMI_SKIP_UPDATE_CHECK": "true",
@@ -96,13 +92,9 @@ def open_stack(root: Path, stack: str, graph: Graph, engine: Engine, *, create: 
     from controller.program import azure_provider, build
     sd = state_dir(root, stack)
     backend = backend_url(root, stack)
-    try:
-        if backend.startswith("file://"):
-            Path(backend[len("file://"):]).mkdir(parents=True, exist_ok=True)
-        work = sd / "project"
-        work.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise StateError(f"cannot write the state directory {sd}: {exc.strerror}") from None
+    if state.file_backend(backend) is not None:
+        state.make_dir(state.file_backend(backend))
+    work = state.make_dir(sd / "project")
     project = _project_name(root)
     checkpoint.check(backend, project, stack)  # a torn checkpoint: say how to recover, before the engine fails
     target = graph.settings.get("target", "azure")
@@ -181,30 +173,29 @@ def _stack_only(root: Path, stack: str) -> Graph:
     return Graph(stack, (), {k: v for k, v in loaded.settings.items() if k in ("target", "subscriptionId")})
 
 
-def _render(root: Path, stack: str) -> Graph:
-    return _rendered(root, stack).graph  # type: ignore[return-value]
-
-
-def _rendered(root: Path, stack: str):
+def _rendered(root: Path, stack: str, before: Graph | None):
+    """The working tree's render of the stack; `before` is the last applied graph."""
     side = render_stack(root, stack)
     if side.graph is None:
         problems = "\n".join(d.format() for d in side.diagnostics if d.severity.value == "error")
         raise Refused(f"the manifests do not render for stack {stack}:\n{problems}")
     # Versions superseded since the last apply stay, archived, when the stack says so.
-    return replace(side, graph=archive.carry(last_applied(root, stack), side.graph))
+    return replace(side, graph=archive.carry(before, side.graph))
 
 
 def preview(root: Path, stack: str, report: Reporter | None = None) -> Outcome:
     """The engine's preview, as a Plan: its state, not the last applied graph, is the base."""
     report = report or _Silent()
-    graph = _render(root, stack)
+    before = last_applied(root, stack)
+    graph = _rendered(root, stack, before).graph
     _check_secrets_setup(root, stack, graph.settings.get("target", "azure"))
     st = open_stack(root, stack, graph, find_engine())
-    plan, changes = _engine_plan(root, stack, st, graph, report.event)
+    plan, changes = _engine_plan(stack, st, graph, before, report.event)
     return Outcome(True, changes, plan, "preview")
 
 
-def _engine_plan(root: Path, stack: str, st, graph: Graph, on_event=None) -> tuple[P.Plan, dict[str, int]]:
+def _engine_plan(stack: str, st, graph: Graph, before: Graph | None,
+                 on_event=None) -> tuple[P.Plan, dict[str, int]]:
     """The engine's preview of `graph`, in plan's terms, and its change summary."""
     from pulumi.automation import events as ev
 
@@ -228,7 +219,7 @@ def _engine_plan(root: Path, stack: str, st, graph: Graph, on_event=None) -> tup
 
     result = st.preview(on_event=event, diff=True, color="never")
     changes = {k: v for k, v in result.change_summary.items() if k != "same"}
-    return from_steps(stack, graph, steps, last_applied(root, stack)), changes
+    return from_steps(stack, graph, steps, before), changes
 
 
 class Declined(Exception):
@@ -245,7 +236,9 @@ def apply(root: Path, stack: str, *, allow_delete: bool = False, allow_dirty: bo
 
 def _apply(root: Path, stack: str, allow_delete: bool, allow_dirty: bool, report: Reporter,
            confirm: Callable[[P.Plan], bool] | None) -> Outcome:
-    side = _rendered(root, stack)
+    record = state.read(root, stack)  # read once: the shortcut, the plan's base, archived versions
+    before = state.applied_graph(root, stack, record)
+    side = _rendered(root, stack, before)
     graph = side.graph
     commit = None
     dirty = False
@@ -265,14 +258,12 @@ def _apply(root: Path, stack: str, allow_delete: bool, allow_dirty: bool, report
     if commit is None:
         report.notice(f"{root} is not a git repository with a commit: this update records no commit, so history, "
                       "blame and drift cannot tie it to one")
-    record = state.read(root, stack)
     if record is not None and record.unchanged(graph):
         return Outcome(False, {}, None, "no changes: the rendered graph equals the last applied one "
                                         "(the engine was not started)")
     if record is not None and record.status != state.SUCCEEDED:
         report.notice(f"the last {record.operation} of stack {stack} (started {record.at}) did not complete: "
                       "the engine compares its state with the manifests")
-    before = last_applied(root, stack)
     plan = P.diff(before, graph)
     if plan.errors:  # what `plan` reports as errors (a changed existing version, an orphaned deployment)
         raise Refused("the change cannot be applied as it is:\n" + "\n".join(d.format() for d in plan.errors))
@@ -291,7 +282,7 @@ def _apply(root: Path, stack: str, allow_delete: bool, allow_dirty: bool, report
     head = commit["commit"] if commit and not dirty else None
     _never_older(root, stack, st, head)
     # The engine's own preview is the authority (the record above may be missing or stale).
-    engine_plan, steps = _engine_plan(root, stack, st, graph)
+    engine_plan, steps = _engine_plan(stack, st, graph, before)
     # A retain-on-delete resource leaving the program (an asset version, a past run) stays in
     # Azure: the engine only forgets it, so it is no delete (engine_plan counts it as kept).
     engine_deletes = [c.name for c in P.needs_allow_delete(engine_plan)]

@@ -47,6 +47,20 @@ def state_dir(root: Path, stack: str) -> Path:
     return base / stack
 
 
+def make_dir(path: Path) -> Path:
+    """`path` created if need be; StateError naming it when amlctl cannot write there."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise StateError(f"cannot write the state directory {path}: {exc.strerror}") from None
+    return path
+
+
+def file_backend(backend: str) -> Path | None:
+    """The folder of a file:// backend URL; None for other backends (azblob://, Pulumi Cloud)."""
+    return Path(backend[len("file://"):]) if backend.startswith("file://") else None
+
+
 def now() -> str:
     return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
 
@@ -88,7 +102,11 @@ def read(root: Path, stack: str) -> Record | None:
 
 
 def last_applied(root: Path, stack: str) -> Graph | None:
-    record = read(root, stack)
+    return applied_graph(root, stack, read(root, stack))
+
+
+def applied_graph(root: Path, stack: str, record: Record | None) -> Graph | None:
+    """The graph of the last successful apply a record holds (None without one)."""
     if record is None or record.graph is None:
         return None
     try:
@@ -143,9 +161,8 @@ def exclusive(root: Path, stack: str, command: str) -> Iterator[None]:
     or starts the engine. The lock is an flock: it dies with its process (even SIGKILL), so a lost
     run never leaves it held. Runners on other machines share no flock: the engine's backend lock
     and the revision check before each update (controller.engine.operations) cover them."""
-    path = state_dir(root, stack) / LOCK
+    path = make_dir(state_dir(root, stack)) / LOCK
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     except OSError as exc:
         raise StateError(f"cannot write the state directory {path.parent}: {exc.strerror}") from None

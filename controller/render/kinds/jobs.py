@@ -23,9 +23,8 @@ from typing import Any
 from controller import schemas as S
 from controller.checks import refs
 from controller.manifests.model import Manifest
-from controller.render.context import ML, Context, resource_name, short_hash
-from controller.render.graph import canonical
-from controller.render.kinds import anonymous, compiled, pipelines, refusal, renders, resolve_hook, scope, workspace_dep
+from controller.render.context import Context
+from controller.render.kinds import anonymous, compiled, pipelines, refusal, renders, resolve_hook
 
 # Where each job type keeps its code and its environment.
 _CODE = {"command": ("code",), "sweep": ("trial", "code"), "spark": ("code",)}
@@ -67,7 +66,7 @@ def job(m: Manifest, ctx: Context) -> None:
         # 2025-12-01 SweepJob dropped); the provider's SweepJob has no such property, and the trial
         # keeps its own.
         body.pop("resources", None)
-    _run(m, ctx, body, deps)
+    pipelines.run(m, ctx, body, deps, what="job")
 
 
 def _get(doc: Any, path: tuple) -> Any:
@@ -175,15 +174,3 @@ def _compiled(m: Manifest, spec: dict[str, Any], ctx: Context, deps: set[str], f
         return compile_job(resolved, origin, m.path)
     except Exception as e:  # azure-ai-ml's own validation: report it against the manifest
         raise ctx.error(m, (), "R010", f"azure-ai-ml cannot compile this job: {refusal.reason(e)}")
-
-
-def _run(m: Manifest, ctx: Context, body: dict[str, Any], deps: set[str]) -> str:
-    """The run, named after the compiled body; a resource of its own, kept in Azure when it leaves
-    the graph (as pipelines._job does)."""
-    name = f"{m.name}-{short_hash(canonical(body), n=10)}"
-    node = f"{resource_name(m)}/runs/{name}"
-    ctx.add(m, node, ML + "Job", {**scope(m, ctx), "id": name, "properties": body},
-            depends_on=deps | {workspace_dep(m, ctx)}, label=f"run {name} of job {m.name}",
-            # A run is history: changing or removing the job must not delete past runs.
-            retain_on_delete=True)
-    return node

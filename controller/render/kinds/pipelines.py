@@ -193,14 +193,15 @@ def _anonymous_component(m: Manifest, ctx: Context, digest: str, props: dict[str
     return node
 
 
-def _job(m: Manifest, ctx: Context, body: dict[str, Any], deps: set[str]) -> str:
+def run(m: Manifest, ctx: Context, body: dict[str, Any], deps: set[str], what: str = "pipeline") -> str:
+    """The run of a pipeline or job, named after its compiled body. Each run is its own resource:
+    a changed pipeline is a new run beside the past ones (which leave the graph kept, never
+    deleted), not a replacement of one resource."""
     name = f"{m.name}-{short_hash(canonical(body), n=10)}"
-    # Each run its own resource: a changed pipeline is a new run beside the past ones (which leave
-    # the graph kept, never deleted), not a replacement of one resource.
     node = f"{resource_name(m)}/runs/{name}"
     ctx.add(m, node, ML + "Job", {**scope(m, ctx), "id": name, "properties": body},
-            depends_on=deps | {workspace_dep(m, ctx)}, label=f"run {name} of pipeline {m.name}",
-            # A run is history: changing or removing the pipeline must not delete past runs.
+            depends_on=deps | {workspace_dep(m, ctx)}, label=f"run {name} of {what} {m.name}",
+            # A run is history: changing or removing the pipeline or job must not delete past runs.
             retain_on_delete=True)
     return node
 
@@ -226,7 +227,7 @@ def pipeline(m: Manifest, ctx: Context) -> None:
     file = ctx.schemas.kinds["Pipeline"].file
     spec = {k: v for k, v in m.spec.items() if k not in ("schedule", "name")}
     body = _compiled(m, spec, ctx, deps, file)
-    _job(m, ctx, body, deps)
+    run(m, ctx, body, deps)
     sched = m.spec.get("schedule")
     if sched:
         _schedule(m, ctx, m.name, sched["trigger"], sched.get("state", "enabled") == "enabled", body, deps,
