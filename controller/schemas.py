@@ -5,7 +5,9 @@ The schemas are the single source of truth for fields. Each kind's schema carrie
 fields that mean something across manifests carry annotations the semantic checks
 read: `x-amlctl-ref` (a reference to another kind), `x-amlctl-path` (a local path that
 must exist: "file", "dir", "any", or "yaml" for a file read as YAML data, such as a conda
-file), `x-amlctl-secret` (a credential that must not be inline). Nothing in the code
+file), `x-amlctl-secret` (a credential that must not be inline), `x-amlctl-run-output` (the
+model a run registers, {output_of, output}), `x-amlctl-ref-in-estate` (a reference that only a
+manifest of this estate satisfies, never something that exists in Azure already). Nothing in the code
 restates which field is which.
 """
 from __future__ import annotations
@@ -47,6 +49,9 @@ class KindInfo:
     scope: str  # "workspace" (lives in a workspace) or "global"
     azureml_schemas: tuple[str, ...]  # basenames of az ml `$schema` URLs (matched case-insensitively)
     name_from_file: bool  # bare documents without `name` take the file's stem (az ml jobs have no name)
+    # `type` values that make a bare document without `$schema` this kind: az ml's fine-tuning and
+    # distillation files carry none (Microsoft's samples never do).
+    bare_types: tuple[str, ...] = ()
 
     @property
     def uri(self) -> str:
@@ -71,6 +76,7 @@ class SchemaSet:
         self._fast_registry: Any = None
         self.kinds: dict[str, KindInfo] = {}
         self.by_azureml_schema: dict[str, str] = {}
+        self.by_bare_type: dict[str, str] = {}  # `type` of a bare document without $schema -> kind
         for name, doc in self.documents.items():
             meta = doc.get("x-amlctl")
             if not meta or "kind" not in meta:
@@ -81,10 +87,13 @@ class SchemaSet:
                 scope=meta.get("scope", "workspace"),
                 azureml_schemas=tuple(meta.get("azureml-schemas", ())),
                 name_from_file=bool(meta.get("name-from-file", False)),
+                bare_types=tuple(meta.get("bare-types", ())),
             )
             self.kinds[info.kind] = info
             for s in info.azureml_schemas:
                 self.by_azureml_schema[s.lower()] = info.kind
+            for t in info.bare_types:
+                self.by_bare_type[t] = info.kind
 
     def is_valid(self, file: str, instance: Any) -> bool:
         """The quick verdict, from jsonschema-rs (compiled, ~40x faster). Most documents are valid;
@@ -348,12 +357,13 @@ def _expected(err: ValidationError) -> str:
 @dataclass(frozen=True)
 class Annotated:
     path: tuple
-    key: str  # "ref", "path", "secret", or "arm"/"arm-set" (the ARM mapping render reads)
+    key: str  # "ref", "path", "secret", "run-output", or "arm"/"arm-set" (the ARM mapping render reads)
     value: Any  # the annotation's value in the schema
     instance: Any  # the document's value at `path`
 
 
 _ANNOTATIONS = {"x-amlctl-ref": "ref", "x-amlctl-path": "path", "x-amlctl-secret": "secret",
+                "x-amlctl-run-output": "run-output", "x-amlctl-ref-in-estate": "ref-in-estate",
                 "x-amlctl-arm": "arm", "x-amlctl-arm-set": "arm-set"}
 
 

@@ -28,6 +28,8 @@ INFERRED = {
     "inferred:registry": "Registry",
     "inferred:serverlessEndpoint": "ServerlessEndpoint",
     "inferred:commandJob": "Job",
+    "inferred:finetuningJob": "FineTuningJob",
+    "inferred:distillationJob": "FineTuningJob",
 }
 # az ml kinds amlctl does not manage, by INDEX.tsv's schema_kind. "Schedule" (capital S) is the
 # sdk-2-0 Schedule.json of data-import and model-monitoring schedules, a different schema from

@@ -23,6 +23,8 @@ def preview_cmd(stack: str, fmt: str, detailed_exitcode: bool) -> None:
 
     out = _engine_call(operations.preview, _repo_root(), stack)
     _emit_plan(out.plan, fmt)
+    for w in out.waiting:  # left out of (or kept as last applied in) what the engine previewed
+        click.echo(f"waiting: {w.describe()}", err=True)
     _plan_exit(out.plan, detailed_exitcode)
 
 
@@ -67,11 +69,16 @@ def apply_cmd(stack: str, allow_delete: bool, allow_dirty: bool, yes: bool, fmt:
                            allow_dirty=allow_dirty, report=progress, confirm=None if yes else confirm)
     if fmt == "json":
         click.echo(outcome_json("apply", stack, out))
-    elif not out.started_engine:
+        return
+    if not out.started_engine:
         click.echo(out.message)
     else:
         click.echo(f"Resources: {describe(out.changes)}")
         click.echo(f"applied stack {stack}: {out.message}")
+    if out.waiting:  # not an error: a later apply (the scheduled one) moves them on
+        click.echo(f"{len(out.waiting)} waiting for a run to complete (a later apply applies them):")
+        for w in out.waiting:
+            click.echo(f"  {w.describe()}")
 
 
 @cli.command("drift")

@@ -22,6 +22,9 @@ def outcome_dict(command: str, stack: str, out: Any) -> dict[str, Any]:
         "changes": dict(sorted(out.changes.items())),
         "message": out.message,
         "plan": plan_output.as_dict(out.plan) if out.plan is not None else None,
+        # What waits for a run to complete (controller.runs): applied by a later apply.
+        "waiting": [{"resource": w.resource, "run": w.run, "status": w.status, "kept": w.kept,
+                     "message": w.describe()} for w in getattr(out, "waiting", ())],
     }
 
 

@@ -85,6 +85,12 @@ def _drift(root: Path, stack: str, fix: bool, report: Reporter) -> Drift:
                 graph = archive.carry(before, side.graph)
                 st = open_stack(root, stack, graph, engine, create=False, tree=tree)
                 report.notice(f"comparing stack {stack} with commit {applied[:12]}, the one its last update applied")
+        # What serves a run's model holds what the last apply gave it (the run's outcome then):
+        # compare with that, never with a marker no cloud value can equal.
+        from controller import runs
+        if runs.runs_of(graph):
+            graph = runs.settle(graph, {}, before).graph
+            st = open_stack(root, stack, graph, engine, create=False, tree=tree)
         compared = applied if tree != root else None
         drifted = tuple(_refresh_preview(st, graph))
         if not fix or not drifted:

@@ -144,6 +144,10 @@ ID_TEMPLATES: dict[str, tuple[str, str | None]] = {
     ML + "BatchDeployment": (_WS + "/batchEndpoints/{endpointName}/deployments/{deploymentName}",
                              _WS + "/batchEndpoints/{endpointName}"),
     ML + "Job": (_WS + "/jobs/{id}", _WS),
+    # The generic resource (a fine-tuning run): the ARM path its inputs spell, under its parent.
+    "azure-native:resources:Resource": (
+        _RG + "/providers/{resourceProviderNamespace}/{parentResourcePath}/{resourceType}/{resourceName}",
+        _RG + "/providers/{resourceProviderNamespace}/{parentResourcePath}"),
     ML + "Schedule": (_WS + "/schedules/{name}", _WS),
     ML + "ServerlessEndpoint": (_WS + "/serverlessEndpoints/{name}", _WS),
     ML + "MarketplaceSubscription": (_WS + "/marketplaceSubscriptions/{name}", _WS),
@@ -470,15 +474,32 @@ def _map_leaves(value: Any, fn: Callable[[Any, str], Any], path: str = "") -> An
     return fn(value, path)
 
 
-def _redact(type_token: str, arm_id: str, inputs: Mapping[str, Any], secrets: Iterable[str] = ()) -> dict[str, Any]:
+def _redact(type_token: str, arm_id: str, inputs: Mapping[str, Any],
+            secrets: Iterable[str | list[str]] = ()) -> dict[str, Any]:
     """The inputs with a hash in place of each secret: what ARM never returns (SECRET_PATHS) and
-    every value the program marked secret (`secrets`, dotted paths)."""
+    every value the program marked secret (`secrets`: lists of keys, or dotted paths; keys may
+    hold dots, as a job's `azureml.connection_information` property does)."""
     out = copy.deepcopy(dict(inputs))
     for prefix in (*SECRET_PATHS.get(type_token, ()), *secrets):
-        node = _get(out, prefix)
+        keys = prefix.split(".") if isinstance(prefix, str) else [str(k) for k in prefix]
+        node = _get_keys(out, keys)
         if node is not _NONE:
-            _set(out, prefix, _map_leaves(node, lambda v, _p: v if _is_secret_marker(v) else _secret_marker(arm_id, v)))
+            _set_keys(out, keys, _map_leaves(node, lambda v, _p: v if _is_secret_marker(v) else _secret_marker(arm_id, v)))
     return out
+
+
+def _get_keys(body: Any, keys: list[str]) -> Any:
+    for key in keys:
+        if not isinstance(body, Mapping) or key not in body:
+            return _NONE
+        body = body[key]
+    return body
+
+
+def _set_keys(body: dict[str, Any], keys: list[str], value: Any) -> None:
+    for key in keys[:-1]:
+        body = body.setdefault(key, {})
+    body[keys[-1]] = value
 
 
 def _is_secret_marker(v: Any) -> bool:

@@ -73,7 +73,7 @@ class ArmSimulator(dynamic.ResourceProvider):
         return out
 
     def _put(self, op: str, arm_id: str, parent: str | None, inputs: dict[str, Any],
-             existing: Mapping[str, Any] | None, secrets: list[str]) -> dict[str, Any]:
+             existing: Mapping[str, Any] | None, secrets: list[list[str]]) -> dict[str, Any]:
         properties = _redact(self.type_token, arm_id, inputs, secrets)
         if existing and self.store.live(existing):
             # What ARM owns (an endpoint's traffic) survives a PUT that does not name it.
@@ -86,6 +86,10 @@ class ArmSimulator(dynamic.ResourceProvider):
         doc = {"simulated": True, "id": arm_id, "type": self.type_token, "name": self.name, "parent": parent,
                "properties": properties, "computed": computed,
                "created": (existing or {}).get("created", now) if op == "update" else now, "updated": now}
+        from controller.engine import local_runs
+        run = local_runs.started(self.type_token, inputs, existing if op == "update" else None)
+        if run is not None:  # a job: it runs, and completes in the simulation's time (local_runs)
+            doc["run"] = run
         self.store.write(doc)
         self.store.log(op, arm_id, self.name)
         outs = self._outputs(inputs, computed)
@@ -261,27 +265,30 @@ class TrafficSimulator(ArmSimulator):
 
 
 # -- the resource classes ---------------------------------------------------------------------------
-def _output_leaves(value: Any, path: str = "") -> Iterator[tuple[str, pulumi.Output]]:
-    """(dotted path, Output) of each Output in the inputs; a list is one value (documents are
-    addressed by dotted paths through mappings)."""
+def _output_leaves(value: Any, path: tuple[str, ...] = ()) -> Iterator[tuple[tuple[str, ...], pulumi.Output]]:
+    """(keys, Output) of each Output in the inputs; a list is one value (documents are addressed by
+    keys through mappings). Keys, not a dotted string: a key may hold dots (job properties)."""
     if isinstance(value, pulumi.Output):
         yield path, value
     elif isinstance(value, Mapping):
         for k, v in value.items():
-            yield from _output_leaves(v, f"{path}.{k}" if path else str(k))
+            yield from _output_leaves(v, path + (str(k),))
     elif isinstance(value, (list, tuple)):
         for v in value:
             for _, out in _output_leaves(v, path):
                 yield path, out
 
 
-def _secrets_of(props: Mapping[str, Any]) -> list[str]:
+def _secrets_of(props: Mapping[str, Any]) -> list[list[str]]:
     paths = props.get(SECRETS_KEY)
-    return [str(p) for p in paths] if isinstance(paths, (list, tuple)) else []
+    if not isinstance(paths, (list, tuple)):
+        return []
+    # A state written before paths were key lists holds dotted strings.
+    return [[str(k) for k in p] if isinstance(p, (list, tuple)) else str(p).split(".") for p in paths]
 
 
-async def _secret_paths(leaves: list[tuple[str, pulumi.Output]]) -> list[str]:
-    return sorted({p for p, out in leaves if await out.is_secret()})
+async def _secret_paths(leaves: list[tuple[tuple[str, ...], pulumi.Output]]) -> list[list[str]]:
+    return [list(p) for p in sorted({p for p, out in leaves if await out.is_secret()})]
 
 
 class SimulatedResource(dynamic.Resource):

@@ -54,6 +54,7 @@ class Outcome:
     changes: dict[str, int] = field(default_factory=dict)  # op -> count, from the engine
     plan: P.Plan | None = None
     message: str = ""
+    waiting: tuple = ()  # controller.runs.Waiting: what waits for a run to complete
 
 
 def _env(root: Path, stack: str, target: str = "local") -> dict[str, str]:
@@ -183,15 +184,35 @@ def _rendered(root: Path, stack: str, before: Graph | None):
     return replace(side, graph=archive.carry(before, side.graph))
 
 
+def _settled(root: Path, stack: str, graph: Graph, before: Graph | None, report: Reporter):
+    """The graph with each run's output filled in where the run has completed; what waits for a
+    run (controller.runs) keeps what was last applied or waits for a later apply."""
+    from controller import runs
+    from controller.runs import target
+    if not runs.runs_of(graph):
+        return graph, ()
+    read = target.reader(graph, state_dir(root, stack) / "sim")
+
+    def safe(r, body):
+        try:
+            return read(r, body)
+        except Exception as e:  # no answer is no reason to hold back the rest of the update
+            report.notice(f"cannot read the status of run {r.name}: {e}")
+            return runs.Outcome("unknown")
+    settled = runs.settle(graph, runs.read(graph, safe), before)
+    return settled.graph, settled.waiting
+
+
 def preview(root: Path, stack: str, report: Reporter | None = None) -> Outcome:
     """The engine's preview, as a Plan: its state, not the last applied graph, is the base."""
     report = report or _Silent()
     before = last_applied(root, stack)
     graph = _rendered(root, stack, before).graph
+    graph, waiting = _settled(root, stack, graph, before, report)
     _check_secrets_setup(root, stack, graph.settings.get("target", "azure"))
     st = open_stack(root, stack, graph, find_engine())
     plan, changes = _engine_plan(stack, st, graph, before, report.event)
-    return Outcome(True, changes, plan, "preview")
+    return Outcome(True, changes, plan, "preview", waiting)
 
 
 def _engine_plan(stack: str, st, graph: Graph, before: Graph | None,
@@ -239,7 +260,7 @@ def _apply(root: Path, stack: str, allow_delete: bool, allow_dirty: bool, report
     record = state.read(root, stack)  # read once: the shortcut, the plan's base, archived versions
     before = state.applied_graph(root, stack, record)
     side = _rendered(root, stack, before)
-    graph = side.graph
+    graph, waiting = _settled(root, stack, side.graph, before, report)
     commit = None
     dirty = False
     if gitrev.is_repository(root):
@@ -260,7 +281,7 @@ def _apply(root: Path, stack: str, allow_delete: bool, allow_dirty: bool, report
                       "blame and drift cannot tie it to one")
     if record is not None and record.unchanged(graph):
         return Outcome(False, {}, None, "no changes: the rendered graph equals the last applied one "
-                                        "(the engine was not started)")
+                                        "(the engine was not started)", waiting)
     if record is not None and record.status != state.SUCCEEDED:
         report.notice(f"the last {record.operation} of stack {stack} (started {record.at}) did not complete: "
                       "the engine compares its state with the manifests")
@@ -301,7 +322,7 @@ def _apply(root: Path, stack: str, allow_delete: bool, allow_dirty: bool, report
         result = st.up(on_event=report.event, message=message, color="never")
     state.succeeded(root, stack, "apply", graph, head)
     changes = {k: v for k, v in (result.summary.resource_changes or {}).items() if k != "same"}
-    return Outcome(True, changes, plan, message)
+    return Outcome(True, changes, plan, message, waiting)
 
 
 def _never_older(root: Path, stack: str, st, candidate: str | None) -> None:

@@ -1,7 +1,8 @@
 """Load + schema-check: files -> documents -> Manifests, with every problem as a Diagnostic.
 
 A document is an amlctl envelope (`apiVersion` + `kind`), or a bare az ml file recognised
-by its `$schema` URL. Both become the same Manifest. Schema problems are reported with the
+by its `$schema` URL (or, for the fine-tuning and distillation files that never carry one,
+by its `type`). Both become the same Manifest. Schema problems are reported with the
 position of the offending value; a document with schema errors yields no Manifest, so the
 semantic stage only ever sees well-formed data.
 """
@@ -88,6 +89,8 @@ def _classify(doc: Document, schemas: S.SchemaSet, kind_hint: str | None, out: L
         return kind
     if kind_hint:
         return kind_hint
+    if isinstance(data.get("type"), str) and data["type"] in schemas.by_bare_type:
+        return schemas.by_bare_type[data["type"]]  # az ml files that never carry a $schema (fine-tuning)
     out.unrecognised.append(error(
         doc.path, line, col, "S001",
         "not a manifest: it has neither 'apiVersion'/'kind' (an amlctl manifest) nor '$schema' "

@@ -149,6 +149,15 @@ def _src(r: Resource) -> str:
     return str(r.source) if r.source else ""
 
 
+def _waits(r: Resource, label: str) -> str:
+    """A label saying so when the resource serves what a run has not produced yet."""
+    from controller.render.kinds.run_outputs import markers
+    runs = sorted({str(b.get("run", "")).rsplit("/", 1)[-1] for b in markers(r.inputs)})
+    if not runs:
+        return label
+    return f"{label}; waits for run {', '.join(runs)}: apply makes it once the run has completed"
+
+
 def _created(r: Resource) -> Change:
     if r.type in VERSIONED_TYPES:
         label = "new asset version"
@@ -160,7 +169,7 @@ def _created(r: Resource) -> Change:
         label = "traffic allocation"
     else:
         label = "create"
-    return Change(CREATE, r.name, r.type, r.subject, _src(r), label, _set(r), r.protect, r.label)
+    return Change(CREATE, r.name, r.type, r.subject, _src(r), _waits(r, label), _set(r), r.protect, r.label)
 
 
 KEPT_LABELS = {
@@ -223,7 +232,7 @@ def _changed(old: Resource, new: Resource, plan: Plan) -> Change | None:
         label = "in-place update (rolling)"
     else:
         label = "in-place update"
-    return Change(UPDATE, new.name, new.type, new.subject, _src(new), label, props, new.protect, new.label)
+    return Change(UPDATE, new.name, new.type, new.subject, _src(new), _waits(new, label), props, new.protect, new.label)
 
 
 def _bump(r: Resource, fields: str) -> Diagnostic:

@@ -40,6 +40,11 @@ def _marker(value: Any) -> str | None:
             return f"(the latest version of {v.get('kind')} {v.get('name')} in Azure, read at deploy time)"
         if k == "$clientConfig":
             return f"(the deploying identity's {v})"
+        if k == "$runOutput":
+            run = str(v.get("run", "")).rsplit("/", 1)[-1] or v.get("of")
+            return f"(model {v.get('asset')} that run {run} registers: known once the run completes)"
+        if k == "$json":
+            return "(JSON text" + (", holding a secret)" if "$secret" in json.dumps(v) else ")")
     return None
 
 

@@ -9,6 +9,7 @@ controller runs `build` inline through the Automation API.
 from __future__ import annotations
 
 import importlib
+import json
 import re
 from pathlib import Path
 from typing import Any, Callable, Mapping
@@ -68,7 +69,7 @@ def _output_refs(value: Any) -> set[str]:
 
 
 class Resolver:
-    """Turns graph markers into Pulumi values: outputs of other resources, secrets, file assets."""
+    """Turns graph markers into Pulumi values: outputs of other resources, secrets, file assets, JSON text."""
 
     def __init__(self, root: Path, created: Mapping[str, pulumi.Resource], config: Callable[[str], pulumi.Config],
                  client_config: Callable[[str], Any] | None = None,
@@ -97,6 +98,10 @@ class Resolver:
                     return self._client_config(body)
                 if k == "$latest":
                     return self._latest(body)
+                if k == "$json":
+                    # A property Azure takes as JSON text (a distillation job's teacher connection),
+                    # serialised once its values, secrets among them, are known: secret in, secret out.
+                    return pulumi.Output.from_input(self.value(body)).apply(json.dumps)
             return {key: self.value(x) for key, x in v.items()}
         if isinstance(v, list):
             return [self.value(x) for x in v]

@@ -34,6 +34,7 @@ def render(manifests: list[Manifest], stack: Stack, *, root: Path, commits: Mapp
     """`allow_missing_files` is for rendering specs without their files (the corpus): a missing
     local path then hashes by its name instead of failing."""
     from controller.render import kinds
+    from controller.render.kinds import run_outputs
     from controller.render.kinds.workspace import RESOURCE_GROUP
     schemas = schemas or S.load()
     ordered = sorted(manifests, key=lambda m: (m.kind, m.workspace or "", m.name, m.path, m.doc_index))
@@ -48,6 +49,7 @@ def render(manifests: list[Manifest], stack: Stack, *, root: Path, commits: Mapp
             kinds.render_manifest(m, ctx)
         except RenderError as e:
             ctx.diagnostics.append(e.diagnostic)
+    run_outputs.link(ctx.resources, ctx)
     diagnostics = sorted(set(ctx.diagnostics))
     diagnostics += _dangling(ctx.resources.values(), stack)
     if any(d.severity is Severity.ERROR for d in diagnostics):

@@ -5,13 +5,16 @@ provider takes on the wire (camelCase, the ARM body), its dependencies and optio
 manifest file and line it came from. Nothing here imports Pulumi: the graph is data, and the
 Pulumi program (controller.program) is the only code that turns it into resource objects.
 
-Inputs may hold three kinds of markers, all plain JSON:
+Inputs may hold these markers, all plain JSON:
   {"$output": {"resource": NAME, "property": "identity.principalId"}}  known only after NAME exists
   {"$secret": {"config": "amlctl:openaiKey"}}   a Pulumi secret from stack config, never a value
   {"$asset": {"path": "manifests/src/score/score.py", "sha256": "..."}}  a local file to upload
   {"$latest": {"kind": "Model", "name": "taxi-model", "container": ARM id}}  the ARM id of the
       asset's latest version, read at deploy time (`@latest` to an asset no manifest defines, such
       as a model a training pipeline registers)
+  {"$json": VALUE}   VALUE (markers resolved) as JSON text: a property Azure takes as a string
+  {"$runOutput": {"run": NAME, "asset": ..., "form": "arm"|"uri", ...}}  the model run NAME registers;
+      controller.runs replaces it before the engine runs, once the run has completed
 """
 from __future__ import annotations
 

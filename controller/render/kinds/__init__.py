@@ -45,6 +45,9 @@ def workspace_dep(m: Manifest, ctx: Context) -> str | None:
 # -- hooks the schema mapping calls (see controller.render.arm.CONVERTERS) ---------------------------
 def resolve_hook(hook: str, m: Manifest, path: tuple, value: Any, ctx: Context, deps: set[str]) -> Any:
     if hook == "arm-id":
+        if isinstance(value, dict) and "output_of" in value:  # the model a run registers
+            from controller.render.kinds import run_outputs
+            return run_outputs.marker(m, ctx, path, value, "arm")
         if isinstance(value, dict) and path and path[-1] in INLINE:
             return INLINE[path[-1]](m, ctx, path, value, deps)
         if not isinstance(value, str):

@@ -18,7 +18,7 @@ from typing import Any
 from controller.manifests.model import Manifest
 from controller.render import arm
 from controller.render.context import ML, Context, resource_name
-from controller.render.kinds import renders, scope, workspace_dep
+from controller.render.kinds import renders, run_outputs, scope, workspace_dep
 from controller.render.kinds.workspace import RESOURCE_GROUP
 
 
@@ -137,12 +137,27 @@ def subscription_name(model: str) -> str:
     return re.sub(r"-+", "-", re.sub(r"[^A-Za-z0-9-]", "-", model)).strip("-")[:50].rstrip("-") or "model"
 
 
+def _base_model(m: Manifest, ref: dict[str, Any], ctx: Context) -> str | None:
+    """The catalog model a fine-tuned model came from: serving a fine-tuned third-party model
+    needs the marketplace subscription to its base model (Azure's fine-tuning samples)."""
+    from controller.checks import runs
+    from controller.render.kinds import finetuning
+    parsed = runs.parse(ref)
+    target = ctx.find(parsed.kind, parsed.name, m.workspace)
+    return finetuning.base_model(target.spec) if target is not None and target.kind == "FineTuningJob" else None
+
+
 @renders("ServerlessEndpoint")
 def serverless_endpoint(m: Manifest, ctx: Context) -> None:
     deps: set[str] = set()
     body = ctx.arm(m, deps).body
     ws = workspace_dep(m, ctx)
-    market = marketplace_model(str(m.spec.get("model_id", "")), ctx)
+    model_id = m.spec.get("model_id")
+    if isinstance(model_id, dict):  # {output_of: FineTuningJob/<name>}: the model its run registers
+        body.setdefault("properties", {}).setdefault("modelSettings", {})["modelId"] = \
+            run_outputs.marker(m, ctx, ("model_id",), model_id, "uri")
+        model_id = _base_model(m, model_id, ctx)
+    market = marketplace_model(str(model_id or ""), ctx)
     if market is not None:
         model_id, model = market
         name = subscription_name(model)
