@@ -50,6 +50,7 @@ CODES: dict[str, tuple[str, str]] = {
     "M008": ("unknown-role", "A role name that is not a known built-in role or role-definition id."),
     "M009": ("workspace-mismatch", "A reference crosses into another workspace."),
     "M010": ("key-vault-uri", "A key_vault_secret that is not a secret URI of a Key Vault of a known Azure cloud."),
+    "M011": ("missing-role", "An identity lacks a role it needs (a prompt flow endpoint's: connections, Azure OpenAI)."),
     # K: stacks and overlays
     "K001": ("stack-file", "A stack file does not match the stack schema."),
     "K002": ("overlay-no-match", "An overlay selects no manifest."),
@@ -67,6 +68,7 @@ CODES: dict[str, tuple[str, str]] = {
     "R009": ("dangling-dependency", "A resource depends on one the graph does not hold (an amlctl bug)."),
     "R010": ("pipeline-compile", "azure-ai-ml cannot compile the pipeline or job (its reason is in the message)."),
     "R011": ("granted-by-azure-ml", "A role assignment Azure ML makes by itself (it would fail on Azure)."),
+    "R012": ("generated-value", "A value amlctl generates replaced the manifest's (a prompt flow's PRT_CONFIG_OVERRIDE)."),
     # P: planning a change between two revisions
     "P001": ("immutable-version", "The content of an asset version that already exists changed: bump the version."),
     "P002": ("revision", "A git revision cannot be read."),

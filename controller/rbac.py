@@ -16,6 +16,8 @@ BUILTIN_ROLES: dict[str, str] = {
     "AzureML Compute Operator": "e503ece1-11d0-4e8e-8e2c-7a6c3bf38815",
     "AzureML Registry User": "1823dd4f-9b8c-4ab6-ab4e-7397a3684615",
     "AzureML Metrics Writer (preview)": "635dd51f-9968-44d3-b7fb-6d9a6bd613ae",
+    # What a prompt flow deployment's endpoint identity needs to read the workspace connections.
+    "Azure Machine Learning Workspace Connection Secrets Reader": "ea01e6af-a1c1-4350-9563-ad00f8c72ec5",
     "Azure AI Developer": "64702f94-c441-49e6-a78b-ef80e0188fee",
     "Storage Blob Data Reader": "2a2b9908-6ea1-4ae2-8e65-a410df84e7d1",
     "Storage Blob Data Contributor": "ba92f5b4-2d11-453d-a403-e96b0029c9fe",

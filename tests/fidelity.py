@@ -89,14 +89,20 @@ KINDS: dict[str, KindSpec] = {
 }
 
 
+# Estates compared as a whole (a deployment with the model and endpoint it uses): functions that
+# return Outcomes, which kinds_<group>.py may list as GROUPS; check_corpus includes them.
+GROUPS: list[Callable[[], list[Any]]] = []
+
+
 def _register_groups() -> None:
-    """tests/fidelity/kinds_<group>.py each define KINDS for their kinds."""
+    """tests/fidelity/kinds_<group>.py each define KINDS for their kinds (and may define GROUPS)."""
     import importlib.util
     for path in sorted((Path(__file__).resolve().parent / "fidelity").glob("kinds_*.py")):
         spec = importlib.util.spec_from_file_location(f"fidelity_{path.stem}", path)
         module = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(module)
         KINDS.update(module.KINDS)
+        GROUPS.extend(getattr(module, "GROUPS", ()))
 
 
 # -- the comparison --------------------------------------------------------------------------------
@@ -260,6 +266,8 @@ def check_corpus() -> list[Outcome]:
         out += [_one(m, graph, CORPUS.parent, rendered) for m in manifests
                 if m.kind in KINDS and m.path != FIDELITY_WORKSPACE]
     del INFERRED
+    for group in GROUPS:
+        out += group()
     return out
 
 

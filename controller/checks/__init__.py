@@ -15,6 +15,7 @@ from typing import Any, Iterable
 from controller import files, rbac
 from controller import schemas as S
 from controller.checks import refs, secrets
+from controller.checks import promptflow
 from controller.manifests import versions
 from controller.diagnostics import Diagnostic, Severity, error, warning
 from controller.manifests.discover import inside, rel
@@ -80,6 +81,7 @@ def check(manifests: list[Manifest], options: Options, schemas: S.SchemaSet | No
             _role(m, result)
         if m.kind == "OnlineEndpoint":
             _traffic(m, manifests, result)
+    promptflow.check(manifests, options, index, result)  # a flow's connections, its endpoint identity's roles
     return result
 
 

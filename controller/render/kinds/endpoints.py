@@ -11,6 +11,8 @@ OnlineDeployment and BatchDeployment are named in the graph under their endpoint
 (`<endpoint resource>/deployments/<name>`): a deployment name is unique only within its endpoint.
 They depend on the endpoint, on what they reference (model, environment, code version, compute)
 and, for online deployments, on the role assignments their endpoint's identity needs.
+An online deployment that serves a prompt flow (controller.checks.promptflow.flow_of) gets its
+PRT_CONFIG_OVERRIDE from the stack and the manifests (`_prompt_flow`).
 
 An online endpoint's identity gets no role assignments from amlctl: a system-assigned one (azure-ai-ml's
 default) is given AcrPull on the workspace's registry and Storage Blob Data Reader on its storage by
@@ -20,11 +22,12 @@ assigned identity, other storage) is a RoleAssignment manifest.
 from __future__ import annotations
 
 import copy
+import re
 from dataclasses import replace
 from typing import Any
 
 from controller import schemas as S
-from controller.checks import refs
+from controller.checks import promptflow, refs
 from controller.diagnostics import Diagnostic, Severity
 from controller.manifests.model import Manifest
 from controller.render import arm
@@ -195,11 +198,70 @@ def online_deployment(m: Manifest, ctx: Context) -> None:
                                           "with_package: amlctl does not package models (a client-side step of "
                                           "az ml); the deployment is rendered without it", m.subject,
                                           ctx.stack.name))
+    _prompt_flow(m, ctx, body, ws)
     inputs = _deployment_inputs(m, ctx, body, ep, ws)
     inputs["sku"] = body["sku"]
     ctx.add(m, deployment_node(m, ctx), ML + "OnlineDeployment", inputs,
             depends_on=deps | {ep_node if ep is not None else None, ctx.workspace_resource(ws)},
             label=f"online deployment {m.name} of endpoint {m.spec['endpoint_name']}")
+
+
+# -- prompt flow -----------------------------------------------------------------------------------
+# What the promptflow runtime reads from PRT_CONFIG_OVERRIDE to find the workspace it pulls the flow's
+# connections from (the docs' deployment.yaml, how-to-deploy-to-code): amlctl generates these keys.
+PRT_KEYS = ("deployment.subscription_id", "deployment.resource_group", "deployment.workspace_name",
+            "deployment.endpoint_name", "deployment.deployment_name")
+_PLACEHOLDER = re.compile(r"^<[^<>]*>$|^\{[^{}]*\}$")  # <subscription_id>, {insert ...}: pasted from the docs
+
+
+def prt_config_override(given: Any, generated: dict[str, str]) -> tuple[str, list[str]]:
+    """(the value to deploy, what it changed in the manifest's value). The generated keys take the
+    stack's and the manifests' values, in the docs' order; any other key=value pair the manifest gives
+    (a runtime setting of its own) is kept after them, as written."""
+    value = ",".join(f"{k}={generated[k]}" for k in PRT_KEYS)
+    if given is None:
+        return value, []
+    pairs = [p.strip() for p in str(given).split(",") if p.strip()]
+    if not pairs or any("=" not in p for p in pairs):
+        return value, [f"{str(given)!r} is not a list of key=value pairs"]
+    own = dict(p.split("=", 1) for p in pairs)
+    extra = [p for p in pairs if p.split("=", 1)[0] not in PRT_KEYS]
+    if extra:
+        value = ",".join([value, *extra])
+    changes = []
+    for k in PRT_KEYS:
+        was = own.get(k)
+        if was is None:
+            changes.append(f"{k} added ({generated[k]})")
+        elif was != generated[k]:
+            if _PLACEHOLDER.match(was.strip()):
+                what = "a placeholder"
+            else:  # the subscription and resource group are the stack's; the names are the manifests'
+                what = "not this stack's" if k in PRT_KEYS[:2] else "another name"
+            changes.append(f"{k} {was!r} ({what}) became {generated[k]!r}")
+    # The same settings in another order or spacing: the manifest's text is deployed as it is.
+    return (value, changes) if changes else (str(given), [])
+
+
+def _prompt_flow(m: Manifest, ctx: Context, body: dict[str, Any], ws: str) -> None:
+    """A deployment that serves a prompt flow gets PRT_CONFIG_OVERRIDE generated from the stack and
+    the manifests, so it is right in every stack without an overlay. A value the manifest gives that
+    differs (placeholders pasted from the docs, another workspace, endpoint or deployment, a
+    subscription of another stack) is replaced, with a warning at its file and line: never silently."""
+    if promptflow.flow_of(m, ctx.find, ctx.root) is None:
+        return
+    generated = dict(zip(PRT_KEYS, (ctx.subscription, ctx.resource_group, ws, str(m.spec["endpoint_name"]), m.name)))
+    given = (m.spec.get("environment_variables") or {}).get(promptflow.PRT_CONFIG_OVERRIDE)
+    value, changes = prt_config_override(given, generated)
+    body["properties"].setdefault("environmentVariables", {})[promptflow.PRT_CONFIG_OVERRIDE] = value
+    if changes:
+        path = ("environment_variables", promptflow.PRT_CONFIG_OVERRIDE)
+        src = m.where(path)
+        ctx.diagnostics.append(Diagnostic(
+            src.path, src.line, src.col, "R012", Severity.WARNING,
+            f"{S.dotted(path)}: amlctl generates this variable for a prompt flow deployment from the stack and the "
+            f"manifests, and deploys its own value instead of this one: {'; '.join(changes)}; remove it from the "
+            "manifest (amlctl sets it in every stack)", m.subject, ctx.stack.name))
 
 
 def _collection_data(m: Manifest, ws: str, body: dict[str, Any], ctx: Context, deps: set[str]) -> None:
