@@ -51,6 +51,7 @@ CODES: dict[str, tuple[str, str]] = {
     "M009": ("workspace-mismatch", "A reference crosses into another workspace."),
     "M010": ("key-vault-uri", "A key_vault_secret that is not a secret URI of a Key Vault of a known Azure cloud."),
     "M011": ("missing-role", "An identity lacks a role it needs (a prompt flow endpoint's: connections, Azure OpenAI)."),
+    "M012": ("serverless-identity", "A job or step on serverless compute with an identity Azure ML does not support there (warning)."),
     # K: stacks and overlays
     "K001": ("stack-file", "A stack file does not match the stack schema."),
     "K002": ("overlay-no-match", "An overlay selects no manifest."),

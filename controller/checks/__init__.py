@@ -14,7 +14,7 @@ from typing import Any, Iterable
 
 from controller import files, rbac
 from controller import schemas as S
-from controller.checks import refs, secrets
+from controller.checks import flows, refs, secrets, serverless
 from controller.checks import promptflow
 from controller.manifests import versions
 from controller.diagnostics import Diagnostic, Severity, error, warning
@@ -77,11 +77,13 @@ def check(manifests: list[Manifest], options: Options, schemas: S.SchemaSet | No
             elif a.key == "ref":
                 _reference(m, a, options, index, result)
         _hidden_secrets(m, marked, schemas, result)
+        flows.check(m, options, result)
         if m.kind == "RoleAssignment":
             _role(m, result)
         if m.kind == "OnlineEndpoint":
             _traffic(m, manifests, result)
     promptflow.check(manifests, options, index, result)  # a flow's connections, its endpoint identity's roles
+    serverless.check(manifests, result)  # identities Azure ML does not support on serverless compute (M012)
     return result
 
 
@@ -135,11 +137,11 @@ def _hidden_secrets(m: Manifest, marked: set[tuple], schemas: S.SchemaSet, resul
     """Credentials inside values no schema can mark (a SAS token in a URL, a password in its
     user-info, a key in a connection string or under a credential's name in a free-form mapping),
     and every Key Vault reference's URI. Never echoes a value."""
-    for found in secrets.scan(m.spec):
+    for found in secrets.scan(m.spec, kind=m.kind):
         if found.path in marked:
             continue  # a credential field written inline: reported above
         _emit(result, m, found.path, "M007", f"{_field(found.path)}: {found.what}; take it out: "
-              f"{_secret_hint(schemas)}")
+              f"{found.hint or _secret_hint(schemas)}")
     # An envelope's labels and annotations become Azure tags, readable by anyone who can read the
     # resource: a credential there is as much in clear as in the spec.
     meta = {k: v for k, v in (("labels", m.labels), ("annotations", m.annotations)) if v}

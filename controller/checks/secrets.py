@@ -9,6 +9,12 @@ whose key names a credential (a connection's `metadata: {api_key: ...}`, an envi
 to mapping keys, query keys and connection-string keys alike. It reports where and what shape,
 never the value.
 
+Environment variables (`environment_variables` of deployments, jobs, pipeline steps, components and
+prompt flows) are held to a wider rule, `names_environment_credential`: code reads a credential
+from a variable named for it (`OPENAI_KEY`, `DB_PASSWORD`, `STORAGE_CONNECTION_STRING`), and their
+values can hold no secret reference (the schemas take only strings, numbers and booleans there), so
+each finding there says what to do instead, for the kind it is in (`environment_hint`).
+
 `key_vault_secret` is the one parser of `{key_vault_secret: URI}`, used by validate (M010) and by
 the deploy-time reader (controller.program.keyvault) before it asks for a token: the token goes
 only to a Key Vault of a known Azure cloud.
@@ -112,8 +118,13 @@ def names_credential(name: str) -> bool:
     return words[-1] in _LAST or (words[-1] == "key" and len(words) > 1 and words[-2] in _KEY_AFTER)
 
 
-# Values that stand for a credential without being one: bindings and variables resolved elsewhere,
-# placeholders of templates and docs.
+# Values that stand for a credential without being one: bindings and variables resolved elsewhere
+# (`${{azureml://connections/c/credentials/key}}` and `${{keyvault:https://...}}` are Azure ML's own
+# secret injection), placeholders of templates and docs. A placeholder (`<your-api-key>`, `{{KEY}}`,
+# `***`) is accepted on purpose: it holds no credential, so nothing leaks, which is what M007 is
+# about; it is how the docs and templates write these values (azureml-examples' prompt-flow pipeline
+# sets `AZURE_OPENAI_API_KEY: <your-api-key>`), and what reaches Azure is the placeholder's text,
+# which fails when the job uses it, not a secret from git.
 _NOT_A_VALUE = re.compile(r"""^(
     \$\{\{.*\}\} | \$\{.*\} | \$\(.*\) | \$[A-Za-z_][A-Za-z0-9_]* | %[A-Za-z_][A-Za-z0-9_]*% |  # ${{inputs.x}} ${X} $(X) $X %X%
     \{\{.*\}\} | <.*> | \[.*\] | \*+ | x+ | \.\.\.                                             # {{X}} <your-key> [CLS] *** xxx ...
@@ -172,27 +183,102 @@ def is_reference(value: Any) -> bool:
 class Found:
     path: tuple  # spec path of the value
     what: str  # the shape, for the message
+    hint: str = ""  # what to do instead, when it differs from the schemas' secretValue advice
 
 
-def scan(value: Any, path: tuple = ()) -> Iterator[Found]:
-    """Every credential written inline anywhere in a value (a manifest's spec): values under a
-    credential's name, and credentials inside strings. References to secrets are skipped (their
-    URIs are checked by key_vault_secret)."""
+def scan(value: Any, path: tuple = (), kind: str = "") -> Iterator[Found]:
+    """Every credential written inline anywhere in a value (a manifest's spec, of kind `kind`):
+    values under a credential's name, and credentials inside strings. References to secrets are
+    skipped (their URIs are checked by key_vault_secret)."""
     if is_reference(value):
         return
     if isinstance(value, dict):
         for k, v in value.items():
             here = path + (k,)
-            if isinstance(k, str) and names_credential(k) and _is_credential_value(v):
+            if k == ENVIRONMENT_VARIABLES and isinstance(v, dict):
+                yield from _environment_variables(v, here, kind)
+            elif isinstance(k, str) and names_credential(k) and _is_credential_value(v):
                 yield Found(here, f"{k!r} names a credential, and its value is written inline")
             else:
-                yield from scan(v, here)
+                yield from scan(v, here, kind)
     elif isinstance(value, list):
         for i, v in enumerate(value):
-            yield from scan(v, path + (i,))
+            yield from scan(v, path + (i,), kind)
     elif isinstance(value, str):
         for what in shapes(value):
             yield Found(path, what)
+
+
+# --- environment variables ----------------------------------------------------------------------
+
+ENVIRONMENT_VARIABLES = "environment_variables"
+# A variable named *_KEY holds a credential unless the word before names a key that is plain data:
+# a table's partition or sort key, a dataset's label key, a public key, an Application Insights
+# instrumentation key ("Ikey unique identifiers aren't security tokens or security keys, and aren't
+# considered secrets": learn.microsoft.com/azure/azure-monitor/app/connection-strings).
+_PLAIN_KEY = frozenset({"partition", "sort", "label", "public", "row", "column", "group", "join", "lookup",
+                        "index", "cache", "hash", "feature", "target", "foreign", "order", "instrumentation"})
+_PASSWORD = ("password", "passwd", "passphrase")
+# DB_PASSWORD_FILE names the file that holds the password (the Docker secrets convention), not it.
+_POINTS_AT = frozenset({"file", "path", "dir"})
+# The shell's working folders, whose name is names_credential's "pwd".
+_SHELL = frozenset({"PWD", "OLDPWD"})
+
+
+@lru_cache(maxsize=4096)
+def names_environment_credential(name: str) -> bool:
+    """Whether an environment variable's name says it holds a credential: *_KEY, *_SECRET, *_TOKEN,
+    *PASSWORD*, a connection string (*CONNECTION_STRING*, *CONN_STR*), or what names_credential
+    says of any key."""
+    words = [w.lower() for w in _WORDS.findall(name)]
+    if not words or name in _SHELL:
+        return False
+    joined = "".join(words)
+    return (names_credential(name)
+            or (words[-1] == "key" and len(words) > 1 and words[-2] not in _PLAIN_KEY)
+            or (any(p in joined for p in _PASSWORD) and words[-1] not in _POINTS_AT)
+            or "connectionstring" in joined or "connstr" in joined)
+
+
+def _is_environment_credential(name: str, value: Any) -> bool:
+    if not (names_environment_credential(name) and _is_credential_value(value)):
+        return False
+    text = str(value)
+    # An Application Insights connection string (InstrumentationKey=...;IngestionEndpoint=...)
+    # carries no secret (see _PLAIN_KEY); one with a credential in it is found by `shapes`.
+    return not ("InstrumentationKey=" in text and not shapes(text))
+
+
+def _environment_variables(variables: dict, path: tuple, kind: str) -> Iterator[Found]:
+    hint = environment_hint(kind)
+    for name, value in variables.items():
+        here = path + (name,)
+        if isinstance(name, str) and _is_environment_credential(name, value):
+            yield Found(here, f"{name!r} names a credential, and its value is written inline", hint)
+        else:
+            for found in scan(value, here, kind):  # a key inside a connection string, a password in a URL
+                yield Found(found.path, found.what, found.hint or hint)
+
+
+def environment_hint(kind: str) -> str:
+    """What to do instead of a credential in an environment variable of a `kind` manifest. Only real
+    options: the schemas take no {secret_config}/{key_vault_secret} in a variable's value."""
+    plain = ("an environment variable's value is sent to Azure as written (it takes only strings, numbers and "
+             "booleans, so no {secret_config: ...} or {key_vault_secret: ...} here)")
+    connection = ("a Connection manifest holding the credential as {secret_config: 'amlctl:<key>'} or "
+                  "{key_vault_secret: '<secret URI>'}")
+    if kind == "OnlineDeployment":
+        # Secret injection: learn.microsoft.com/azure/machine-learning/concept-secret-injection
+        # (how-to-deploy-online-endpoint-with-secret-injection: the value patterns the endpoint's
+        # identity resolves when the deployment starts).
+        return (f"{plain}; write the variable as Azure ML's secret injection reference, read with the endpoint's "
+                "identity when the deployment starts (preview): ${{azureml://connections/<connection>/credentials/"
+                f"<name>}}}} of {connection}, or ${{{{keyvault:https://<vault>.vault.azure.net/secrets/<name>/"
+                "<version>}}")
+    if kind == "flow":
+        return f"put it in {connection}, and name the connection in the flow's nodes (connection: <name>)"
+    return (f"{plain}; keep the credential in Key Vault and read it when the job runs, with the job's identity, "
+            f"or in {connection} (a prompt flow step names it in its nodes' connection:)")
 
 
 def references(value: Any, path: tuple = ()) -> Iterator[tuple[tuple, str, Any]]:

@@ -8,7 +8,9 @@ pipeline should cost nothing on the next render.
 
 A pipeline renders as one job run named after its content (a changed pipeline or component is a
 new run; an unchanged one is the same resource, so nothing happens), plus, when it has a
-`schedule`, an Azure ML schedule whose job definition is the same compiled body.
+`schedule`, an Azure ML schedule whose job definition is the same compiled body. A step that runs a
+prompt flow (`component: ./flow.dag.yaml` or a Run file) is an anonymous component too, whose code
+is the flow's folder (controller.render.kinds.flows).
 """
 from __future__ import annotations
 
@@ -23,7 +25,8 @@ from controller.manifests.model import Manifest
 from controller.render import arm
 from controller.render.context import APPEND_ONLY, ASSETS_DATASTORE, ML, Context, resource_name, short_hash
 from controller.render.graph import canonical
-from controller.render.kinds import anonymous, code_version, compiled, refusal, renders, scope, upload, workspace_dep
+from controller.render.kinds import (anonymous, code_version, compiled, flows, refusal, renders, scope, upload,
+                                     workspace_dep)
 
 
 def _resolved_spec(m: Manifest, spec: dict[str, Any], ctx: Context, deps: set[str], file: str,
@@ -31,12 +34,16 @@ def _resolved_spec(m: Manifest, spec: dict[str, Any], ctx: Context, deps: set[st
     """The spec with every reference replaced by the ARM id of what the graph holds, every local
     code folder by its code version, every inline environment by its anonymous version, and every
     local input file or folder by the URI of its upload (as MLClient resolves a job before it
-    submits it). `at` is where the spec sits in the manifest (a Schedule's job overrides)."""
+    submits it). `at` is where the spec sits in the manifest (a Schedule's job overrides). A step's
+    prompt flow stays the file it names: azure-ai-ml loads it (flows.register registers its code)."""
     out = copy.deepcopy(spec)
     for path, value in _inline_environments(spec):
         arm_id = anonymous.environment(m, ctx, at + path, value, deps)
         _set(out, path, "azureml:" + arm_id)
+    flow_steps = flows.flow_steps(m, ctx, spec)
     for a in S.annotations(ctx.schemas, file, spec):
+        if a.path in flow_steps:
+            continue
         if a.key == "path" and isinstance(a.instance, str) and refs.local_path(a.instance) is not None \
                 and a.path[-1] in ("code", "path") and not _under_inline_environment(a.path, spec):
             if a.path[-1] == "code":
@@ -92,7 +99,10 @@ def _under_inline_environment(path: tuple, spec: Any) -> bool:
 
 def _component_file(m: Manifest, value: str, ctx: Context, path: tuple) -> tuple[str, str]:
     """A step's `component: ./file.yaml` must be a Component manifest of the estate: amlctl then
-    refers to the version the graph registers, so a changed component means a changed pipeline."""
+    refers to the version the graph registers, so a changed component means a changed pipeline.
+    (A pipeline job's prompt flow steps never come here: _resolved_spec leaves them to azure-ai-ml;
+    a pipeline component's are refused, R004.)"""
+    flows.nested(m, ctx, value, path)
     return manifest_file(m, value, ctx, path, "Component", "")
 
 
@@ -115,7 +125,8 @@ def _set(doc: Any, path: tuple, value: Any) -> None:
     doc[path[-1]] = value
 
 
-def compile_pipeline(spec: dict[str, Any], origin: Path, shown: str, components: str = "") -> dict[str, Any]:
+def compile_pipeline(spec: dict[str, Any], origin: Path, shown: str, components: str = "",
+                     flow_code: dict[str, dict] | None = None) -> dict[str, Any]:
     """The REST body (`properties`) azure-ai-ml builds for a job spec; cached by content.
     `origin` is the manifest file (azure-ai-ml's relative_origin); the cache key uses its
     repository-relative path `shown`, so both sides of a plan (one read from a scratch copy of a
@@ -125,30 +136,39 @@ def compile_pipeline(spec: dict[str, Any], origin: Path, shown: str, components:
     `component:`) are anonymous components, as MLClient registers them before it submits: named
     `azureml_anonymous`, versioned by azure-ai-ml's own `_get_anonymous_hash()`, and the step's
     componentId is their ARM id under `components` (the workspace's components collection). Their
-    component versions' bodies come back under `$anonymous` (hash -> ComponentVersion properties)."""
+    component versions' bodies come back under `$anonymous` (hash -> ComponentVersion properties).
+    So are prompt flow steps, with the code `flow_code` gives by step (flows.register): azure-ai-ml
+    reads the flow's files, whose content the cache key holds through the code's content name and
+    the hash of the file the step names."""
     def compile_() -> dict[str, Any]:
         import yaml
         with compiled.quiet():
             from azure.ai.ml import load_job
             job = load_job(io.StringIO(yaml.safe_dump(spec, sort_keys=True)), relative_origin=str(origin))
-            anonymous_components = _anonymous_components(job, components)
+            anonymous_components = _anonymous_components(job, components, flow_code or {})
             body = job._to_rest_object().as_dict()["properties"]
         if anonymous_components:
             body[ANONYMOUS_KEY] = anonymous_components
         return body
-    return compiled.cached(["pipeline", shown, components, spec], compile_)
+    # Without flow steps the key is what it always was, so existing cache entries still serve.
+    return compiled.cached(["pipeline", shown, components, spec] + ([flow_code] if flow_code else []), compile_)
 
 
 ANONYMOUS_KEY = "$anonymous"
 
 
-def _anonymous_components(job: Any, components: str) -> dict[str, Any]:
+def _anonymous_components(job: Any, components: str, flow_code: dict[str, dict]) -> dict[str, Any]:
     """Replace each inline step's component by the ARM id of its anonymous version (what
     azure-ai-ml's _resolve_dependencies_for_pipeline_job does through MLClient); the versions."""
     from azure.ai.ml.entities import Component
     out: dict[str, Any] = {}
-    for node in (getattr(job, "jobs", None) or {}).values():
+    for name, node in sorted((getattr(job, "jobs", None) or {}).items()):
         component = getattr(node, "_component", None)
+        if isinstance(component, flows.flow_class()):  # MLClient registers a flow anonymously too
+            digest, rest = flows.component_version(component, flow_code[name])
+            out[digest] = rest
+            node._component = f"{components}/{anonymous.ANONYMOUS_COMPONENT}/versions/{digest}"
+            continue
         if not isinstance(component, Component) or not component._is_anonymous:
             continue
         digest = component._get_anonymous_hash()
@@ -164,10 +184,11 @@ def _anonymous_components(job: Any, components: str) -> dict[str, Any]:
 def _compiled(m: Manifest, spec: dict[str, Any], ctx: Context, deps: set[str], file: str,
               at: tuple = ()) -> dict[str, Any]:
     resolved = _resolved_spec(m, spec, ctx, deps, file, at)
+    flow_code = flows.register(m, spec, ctx, deps, at)
     origin = ctx.root / PurePosixPath(m.path)  # azure-ai-ml resolves relative paths against its parent
     components = ctx.workspace_id(m.workspace or "") + "/components"
     try:
-        body = copy.deepcopy(compile_pipeline(resolved, origin, m.path, components))
+        body = copy.deepcopy(compile_pipeline(resolved, origin, m.path, components, flow_code))
     except Exception as e:  # azure-ai-ml's own validation: report it against the manifest
         raise ctx.error(m, at, "R010", f"azure-ai-ml cannot compile this {m.kind.lower()}: {refusal.reason(e)}")
     for digest, props in sorted(body.pop(ANONYMOUS_KEY, {}).items()):
