@@ -70,6 +70,7 @@ CODES: dict[str, tuple[str, str]] = {
     "R010": ("pipeline-compile", "azure-ai-ml cannot compile the pipeline or job (its reason is in the message)."),
     "R011": ("granted-by-azure-ml", "A role assignment Azure ML makes by itself (it would fail on Azure)."),
     "R012": ("generated-value", "A value amlctl generates replaced the manifest's (a prompt flow's PRT_CONFIG_OVERRIDE)."),
+    "R013": ("serverless-region", "Serverless (Models-as-a-Service) fine-tuning is not offered in the workspace's region."),
     # P: planning a change between two revisions
     "P001": ("immutable-version", "The content of an asset version that already exists changed: bump the version."),
     "P002": ("revision", "A git revision cannot be read."),

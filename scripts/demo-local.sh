@@ -11,7 +11,9 @@ step() { printf '\n== %s\n' "$*"; }
 step "amlctl validate --strict"; "$AMLCTL" validate --strict
 step "amlctl plan --stack local --from-scratch"; "$AMLCTL" plan --stack local --from-scratch | tail -4
 step "amlctl apply --stack local --yes   (the Pulumi engine, local simulation target)"
-"$AMLCTL" apply --stack local --yes | grep -E '^ \+ |^Resources|created$|^applied' | tail -6
+"$AMLCTL" apply --stack local --yes | grep -E '^ \+ |^Resources|created$|^applied|waiting|waits' | tail -8
+step "amlctl apply --stack local --yes   (the fine-tuning run has completed: its model is served)"
+"$AMLCTL" apply --stack local --yes | grep -E 'serverless-endpoint|^Resources|^applied'
 step "a change: the CPU cluster may grow to 6 nodes"
 sed -i 's/max_instances: 4/max_instances: 6/' manifests/compute.yaml
 git commit -qam "Let the CPU cluster grow to 6 nodes"

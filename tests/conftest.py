@@ -68,11 +68,18 @@ def git(root: Path, *args: str) -> str:
                           env=env).stdout.strip()
 
 
+WAITS_FOR_A_RUN = "manifests/genai/serverless.yaml"  # the example's serverless endpoint of a fine-tuned model
+
+
 def git_estate(root: Path) -> Path:
     """A git repository holding a copy of the example estate, committed on main."""
     import shutil
     for part in ("manifests", "stacks"):
         shutil.copytree(REPO / part, root / part)
+    # The engine tests hold that one apply converges (a second one changes nothing). What serves a
+    # fine-tuning run's model needs a second apply by design (controller.runs): it is left out
+    # here, and tests/test_finetuning.py runs that chain.
+    (root / WAITS_FOR_A_RUN).unlink()
     shutil.copy(REPO / "Pulumi.yaml", root / "Pulumi.yaml")
     (root / ".gitignore").write_text(".amlctl/\n")
     git(root, "init", "-q", "-b", "main")

@@ -356,3 +356,49 @@ def test_fine_tune_wait_and_serve_on_the_local_target(tmp_path: Path) -> None:
     assert leaked == []
     [job] = [json.loads(p.read_text()) for p in sim.rglob("jobs/llama-math-*.json")]
     assert "$secret" in json.dumps(job["properties"]["properties"]["properties"]["azureml.connection_information"])
+
+
+def test_a_deployment_may_serve_the_model_a_pipeline_output_registers(tmp_path: Path) -> None:
+    pipeline = """$schema: https://azuremlschemas.azureedge.net/latest/pipelineJob.schema.json
+type: pipeline
+name: train
+settings:
+  default_compute: azureml:serverless
+outputs:
+  model:
+    type: mlflow_model
+    name: credit-retrained
+jobs:
+  fit:
+    type: command
+    command: echo ${{outputs.model}}
+    environment: azureml:AzureML-sklearn-1.5@latest
+    outputs:
+      model: ${{parent.outputs.model}}
+"""
+    deploy = """apiVersion: amlctl.dev/v1alpha1
+kind: OnlineEndpoint
+metadata:
+  name: credit
+spec:
+  auth_mode: key
+---
+apiVersion: amlctl.dev/v1alpha1
+kind: OnlineDeployment
+metadata:
+  name: blue
+spec:
+  endpoint_name: credit
+  model: {output_of: Pipeline/train, output: model}
+  instance_type: Standard_DS3_v2
+  instance_count: 1
+"""
+    g = graph(estate(tmp_path, {"manifests/train.yaml": pipeline, "manifests/online.yaml": deploy}))
+    [run] = [r for r in g.resources if r.subject == "Pipeline/train" and "/runs/" in r.name]
+    assert run.inputs["properties"]["outputs"]["model"]["assetName"] == "credit-retrained"
+    dep = next(r for r in g.resources if r.type == ML + "OnlineDeployment")
+    assert dep.inputs["properties"]["model"]["$runOutput"]["run"] == run.name
+    # An output that registers nothing is refused where it is named.
+    (tmp_path / "repo/manifests/online.yaml").write_text(deploy.replace("output: model", "output: metrics"))
+    report = validate(root=tmp_path / "repo", cwd=tmp_path / "repo", render=False)
+    assert [(d.code, d.line) for d in report.diagnostics if d.severity.value == "error"] == [("M003", 14)]

@@ -8,13 +8,13 @@ from __future__ import annotations
 import difflib
 import os.path
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Iterable
 
 from controller import files, rbac
 from controller import schemas as S
-from controller.checks import flows, refs, secrets, serverless
+from controller.checks import flows, refs, runs, secrets, serverless
 from controller.checks import promptflow
 from controller.manifests import versions
 from controller.diagnostics import Diagnostic, Severity, error, warning
@@ -68,14 +68,20 @@ def check(manifests: list[Manifest], options: Options, schemas: S.SchemaSet | No
     _duplicates(manifests, result)
     for m in manifests:
         marked: set[tuple] = set()  # fields the schema marks as credentials
-        for a in S.annotations(schemas, schemas.kinds[m.kind].file, m.spec):
+        annotated = S.annotations(schemas, schemas.kinds[m.kind].file, m.spec)
+        in_estate = {a.path for a in annotated if a.key == "ref-in-estate"}  # only a manifest here will do
+        for a in annotated:
             if a.key == "secret":
                 marked.add(a.path)
                 _secret(m, a, result)
             elif a.key == "path":
                 _path(m, a, options, index, result)
             elif a.key == "ref":
-                _reference(m, a, options, index, result)
+                _reference(m, a, replace(options, strict=True) if a.path in in_estate else options, index, result,
+                           a.path in in_estate)
+            elif a.key == "run-output":  # {output_of: FineTuningJob/<name>, output: ...}
+                runs.check(m, a.path, a.instance, lambda k, n, w: index.find(k, n, w)[0],
+                           lambda p, code, msg, m=m: _emit(result, m, p, code, msg))
         _hidden_secrets(m, marked, schemas, result)
         flows.check(m, options, result)
         if m.kind == "RoleAssignment":
@@ -223,7 +229,8 @@ def _walk(target: Path, options: Options) -> files.Refused | None:
     return options.walked[key]
 
 
-def _reference(m: Manifest, a: S.Annotated, options: Options, index: Index, result: Result) -> None:
+def _reference(m: Manifest, a: S.Annotated, options: Options, index: Index, result: Result,
+               in_estate: bool = False) -> None:
     value = a.instance
     if a.value == "manifest":
         if isinstance(value, dict):
@@ -233,10 +240,11 @@ def _reference(m: Manifest, a: S.Annotated, options: Options, index: Index, resu
         return  # an inline definition: its own annotated fields are checked where they stand
     ref = refs.parse(value, a.value)
     if ref is not None:
-        _resolve(m, a.path, ref, options, index, result)
+        _resolve(m, a.path, ref, options, index, result, in_estate)
 
 
-def _resolve(m: Manifest, path: tuple, ref: refs.Ref, options: Options, index: Index, result: Result) -> None:
+def _resolve(m: Manifest, path: tuple, ref: refs.Ref, options: Options, index: Index, result: Result,
+             in_estate: bool = False) -> None:
     severity = Severity.ERROR if options.strict else Severity.WARNING
     if ref.name is None:
         _emit(result, m, path, "M002", f"{_field(path)}: {ref.kind} {ref.external} is external (no manifest "
@@ -253,8 +261,9 @@ def _resolve(m: Manifest, path: tuple, ref: refs.Ref, options: Options, index: I
     if target is None:
         hint = difflib.get_close_matches(ref.name, index.names(ref.kind), n=1)
         hint_text = f" (did you mean {hint[0]!r}?)" if hint else ""
+        must = "amlctl needs it as a manifest here" if in_estate else "it must exist in Azure already"
         _emit(result, m, path, "M002", f"{_field(path)}: {ref.kind} {ref.name!r} is not defined by any manifest "
-              f"here{hint_text}; it must exist in Azure already", severity)
+              f"here{hint_text}; {must}", severity)
         return
     if ref.version is not None and ref.kind in versions.VERSIONED_KINDS:
         exact, _ = index.find(ref.kind, ref.name, m.workspace, ref.version)
