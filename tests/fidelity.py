@@ -33,6 +33,13 @@ REPO = Path(__file__).resolve().parent.parent
 CORPUS = REPO.parent / "shared" / "corpus" / "azureml-cli"
 KNOWN = Path(__file__).resolve().parent / "fidelity" / "known-differences.yaml"  # and known-<group>.yaml
 LOCATION = "westeurope"
+# Workspace name -> its location, from the Workspace manifests of the estate compared: MLClient sends a
+# workspace child's location from its workspace, so azure-ai-ml's side is given the same.
+WORKSPACE_LOCATIONS: dict[str, str] = {}
+
+
+def location_of(m: Manifest) -> str:
+    return WORKSPACE_LOCATIONS.get(m.workspace or "", LOCATION)
 FIDELITY_WORKSPACE = "fidelity/workspace.yaml"  # synthetic: the corpus files' workspace, never compared
 
 
@@ -81,7 +88,7 @@ def _plain(entity: Any, m: Manifest) -> Any:
 
 
 def _located(entity: Any, m: Manifest) -> Any:
-    return entity._to_rest_object(location=LOCATION)
+    return entity._to_rest_object(location=location_of(m))
 
 
 KINDS: dict[str, KindSpec] = {
@@ -168,6 +175,10 @@ def same(ours: Any, theirs: Any) -> bool:
         # azure-ai-ml sends `azureml:name:version` (MLClient resolves it to the ARM id just before
         # the request); amlctl renders the ARM id itself.
         t = theirs[len("azureml:"):] if theirs.startswith("azureml:") else theirs
+        if ours.startswith("/subscriptions/") and t.endswith("@latest") and "/" not in t:
+            # `name@latest` of an asset the estate defines: MLClient asks Azure for the latest
+            # version when it submits; amlctl names the estate's highest version itself.
+            return f"/{t[:-len('@latest')]}/versions/" in ours
         if ours.startswith("/subscriptions/") and ":" in t and not t.startswith("/"):
             name, _, version = t.rpartition(":")
             return ours.endswith(f"/{name}/versions/{version}")
@@ -218,9 +229,19 @@ def _drop_none(value: Any) -> Any:
     return value
 
 
-def _load_entity(spec: KindSpec, m: Manifest, root: Path) -> Any:
+# The workspace GUID a completed run's outcome carries in the estate compared (controller.runs).
+RUN_WORKSPACE_ID = "00000000-0000-0000-0000-0000000000f1"
+# Where a manifest's {output_of: ...} reference lands in its resource: azure-ai-ml is given the value
+# that reference takes once its run has completed (it knows no such reference).
+RUN_OUTPUT_FIELDS = {"model_id": ("properties", "modelSettings", "modelId"), "model": ("properties", "model")}
+
+
+def _load_entity(spec: KindSpec, m: Manifest, root: Path, resource: Resource | None = None) -> Any:
     import azure.ai.ml as aml
     body = dict(m.spec)
+    for key, where in RUN_OUTPUT_FIELDS.items():
+        if isinstance(body.get(key), dict) and "output_of" in body[key] and resource is not None:
+            body[key] = lookup(resource.inputs, where)
     origin = root / m.path  # azure-ai-ml resolves relative paths against the file's folder
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -241,9 +262,17 @@ def check_estate() -> list[Outcome]:
     report = validate(root=REPO, cwd=REPO, render=False)
     stack = next(s for s in report.stacks if s.name == "prod")
     manifests = report.overlaid["prod"]
+    WORKSPACE_LOCATIONS.update({m.name: str(m.spec.get("location", LOCATION)) for m in manifests if m.kind == "Workspace"})
     rendered = render(manifests, stack, root=REPO)
-    graph = rendered.graph.by_name() if rendered.graph else {}
+    graph = _runs_completed(rendered.graph).by_name() if rendered.graph else {}
     return [_one(m, graph, REPO, rendered) for m in manifests if m.kind in KINDS]
+
+
+def _runs_completed(graph: Any) -> Any:
+    """The graph as apply deploys it once every run it waits for has completed (version 1)."""
+    from controller import runs
+    done = {run: runs.Outcome(runs.COMPLETED, "1", RUN_WORKSPACE_ID) for run in runs.runs_of(graph)}
+    return runs.settle(graph, done, None).graph
 
 
 def check_corpus() -> list[Outcome]:
@@ -297,7 +326,7 @@ def _one(m: Manifest, graph: dict[str, Resource], root: Path, rendered: Any) -> 
         outcome.error = "amlctl: " + ("; ".join(errors[:2]) or "no resource rendered")
         return outcome
     try:
-        entity = _load_entity(spec, m, root)
+        entity = _load_entity(spec, m, root, resource)
     except Exception as e:  # azure-ai-ml refuses it: nothing to compare against
         outcome.error = "azure-ai-ml: " + str(e).strip().splitlines()[0][:200]
         return outcome

@@ -40,16 +40,21 @@ pulumi.runtime.set_all_config({{"amlctl:openaiKey": "s3cr3t-value"}}, ["amlctl:o
 from controller.revisions import render_stack
 from controller.program import build, azure_provider
 
+from controller import runs
+
 side = render_stack(Path({repo!r}), {stack!r}, commits={{}})
 assert side.graph is not None, [d.format() for d in side.diagnostics]
+# As apply hands it over once the fine-tuning run has completed (controller.runs).
+done = {{run: runs.Outcome(runs.COMPLETED, "1", "workspace-guid") for run in runs.runs_of(side.graph)}}
+graph = runs.settle(side.graph, done, None).graph
 
 @pulumi.runtime.test
 def run():
-    created = build(side.graph, Path({repo!r}), provider=azure_provider(side.graph))
+    created = build(graph, Path({repo!r}), provider=azure_provider(graph))
     return pulumi.Output.all(*[r.urn for r in created.values()])
 
 run()
-print(json.dumps({{"graph": side.graph.to_dict(), "seen": seen, "calls": calls}}, default=str))
+print(json.dumps({{"graph": graph.to_dict(), "seen": seen, "calls": calls}}, default=str))
 '''
 
 

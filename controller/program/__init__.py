@@ -166,6 +166,9 @@ def build(graph: Graph, root: Path, *, classes: Callable[[str], Callable[..., An
     `client_config` answers {"$clientConfig": ...} markers (default: ask Azure who deploys);
     `secret_reader` reads a Key Vault secret URI's value (default: Key Vault's data plane);
     `latest_reader` answers {"$latest": ...} markers (default: the container's latestVersion)."""
+    from controller.runs import runs_of
+    if runs_of(graph):  # a renderer's graph, not the one controller.runs settles for the engine
+        raise ValueError("the graph still holds run outputs ($runOutput): settle it first (controller.runs.settle)")
     created: dict[str, pulumi.Resource] = {}
     resolver = Resolver(root, created, lambda ns: pulumi.Config(ns), client_config, secret_reader, latest_reader)
     for r in order(graph):

@@ -37,11 +37,11 @@ TRAFFIC = "amlctl:azureml:EndpointTraffic"
 
 
 def _online_endpoint_rest(entity: Any, m: Manifest) -> Any:
-    return entity._to_rest_online_endpoint(location=F.LOCATION)
+    return entity._to_rest_online_endpoint(location=F.location_of(m))
 
 
 def _batch_endpoint_rest(entity: Any, m: Manifest) -> Any:
-    return entity._to_rest_batch_endpoint(location=F.LOCATION)
+    return entity._to_rest_batch_endpoint(location=F.location_of(m))
 
 
 def _endpoint_with_step(m: Manifest, graph: dict[str, Resource]) -> Resource | None:
@@ -96,7 +96,7 @@ PROMPT_FLOW = tuple(f"generative-ai/promptflow/deploy-flow/{name}.yaml"
 def _deployment_as_sent(entity: Any, m: Manifest) -> Any:
     """ManagedOnlineDeployment._to_rest_object(location=...), with the environment MLClient registers
     first: its body then names the anonymous version (azure-ai-ml's body holds no environmentId yet)."""
-    body = F.serialise(entity._to_rest_object(location=F.LOCATION))
+    body = F.serialise(entity._to_rest_object(location=F.location_of(m)))
     env = entity.environment
     if not isinstance(env, str) and getattr(env, "name", None) and getattr(env, "version", None):
         body.setdefault("properties", {})["environmentId"] = f"azureml:{env.name}:{env.version}"
