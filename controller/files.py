@@ -223,3 +223,16 @@ def read_bytes(path: Path, root: Path | None, limit: int) -> bytes:
     if len(data) > limit:  # it grew since the fstat
         raise Refused("Y005", shown(path, root), f"the file is over the limit of {limit:,} bytes")
     return data
+
+
+def refusal(top: Path, root: Path | None, seen: dict[str, "Refused | None"]) -> "Refused | None":
+    """The walker's refusal of a file or folder, if any, walked once per `seen` (a validate run's
+    cache: every stack's view, and every manifest naming the folder, asks again)."""
+    key = os.path.normpath(top)
+    if key not in seen:
+        try:
+            walk(top, root)
+            seen[key] = None
+        except Refused as exc:
+            seen[key] = exc
+    return seen[key]

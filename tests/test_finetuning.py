@@ -95,6 +95,15 @@ def graph(root: Path) -> Graph:
     return out.graph
 
 
+def online(endpoint: str, model: str, traffic: bool = False) -> str:
+    """An online endpoint and its deployment `blue` serving `model` (YAML flow text)."""
+    return (f"apiVersion: amlctl.dev/v1alpha1\nkind: OnlineEndpoint\nmetadata:\n  name: {endpoint}\nspec:\n"
+            "  auth_mode: key\n" + ("  traffic:\n    blue: 100\n" if traffic else "") +
+            "---\napiVersion: amlctl.dev/v1alpha1\nkind: OnlineDeployment\nmetadata:\n  name: blue\nspec:\n"
+            f"  endpoint_name: {endpoint}\n  model: {model}\n  instance_type: Standard_NC24ads_A100_v4\n"
+            "  instance_count: 1\n")
+
+
 def run_of(g: Graph, job: str) -> Resource:
     found = [r for r in g.resources if r.subject == f"FineTuningJob/{job}" and "/runs/" in r.name]
     assert len(found) == 1, [r.name for r in g.resources]
@@ -222,27 +231,8 @@ def test_a_serverless_endpoint_of_a_fine_tuned_model_waits_for_its_run(tmp_path:
 
 
 def test_a_deployment_of_a_fine_tuned_model_and_its_traffic_wait_together(tmp_path: Path) -> None:
-    deploy = """apiVersion: amlctl.dev/v1alpha1
-kind: OnlineEndpoint
-metadata:
-  name: support
-spec:
-  auth_mode: key
-  traffic:
-    blue: 100
----
-apiVersion: amlctl.dev/v1alpha1
-kind: OnlineDeployment
-metadata:
-  name: blue
-spec:
-  endpoint_name: support
-  model:
-    output_of: FineTuningJob/phi3-support
-    output: registered_model
-  instance_type: Standard_NC24ads_A100_v4
-  instance_count: 1
-"""
+    deploy = online("support", "{output_of: FineTuningJob/phi3-support, output: registered_model}",
+                    traffic=True)
     root = estate(tmp_path, {"manifests/ft.yaml": FINETUNE, "manifests/online.yaml": deploy})
     g = graph(root)
     run = run_of(g, "phi3-support")
@@ -376,23 +366,7 @@ jobs:
     outputs:
       model: ${{parent.outputs.model}}
 """
-    deploy = """apiVersion: amlctl.dev/v1alpha1
-kind: OnlineEndpoint
-metadata:
-  name: credit
-spec:
-  auth_mode: key
----
-apiVersion: amlctl.dev/v1alpha1
-kind: OnlineDeployment
-metadata:
-  name: blue
-spec:
-  endpoint_name: credit
-  model: {output_of: Pipeline/train, output: model}
-  instance_type: Standard_DS3_v2
-  instance_count: 1
-"""
+    deploy = online("credit", "{output_of: Pipeline/train, output: model}")
     g = graph(estate(tmp_path, {"manifests/train.yaml": pipeline, "manifests/online.yaml": deploy}))
     [run] = [r for r in g.resources if r.subject == "Pipeline/train" and "/runs/" in r.name]
     assert run.inputs["properties"]["outputs"]["model"]["assetName"] == "credit-retrained"

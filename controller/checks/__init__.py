@@ -193,7 +193,7 @@ def _path(m: Manifest, a: S.Annotated, options: Options, index: Index, result: R
     if not target.exists() and not target.is_symlink():
         _emit(result, m, a.path, "M006", f"{_field(a.path)}: {value!r} does not exist (looked for {shown})")
         return
-    refused = _walk(target, options)
+    refused = files.refusal(target, options.root, options.walked)
     if refused is not None:
         # What render would hash and upload, walked now by the same walker: a symlink out of the
         # repository, a loop, a FIFO or device, an unreadable file anywhere under the path.
@@ -214,19 +214,6 @@ def _path(m: Manifest, a: S.Annotated, options: Options, index: Index, result: R
                 line, col = doc.positions.at(found.path)
                 result.diagnostics.append(error(shown, line, col, "M007", f"{S.dotted(found.path)}: {found.what}; "
                                                 f"take it out (it is sent to Azure as written)", m.subject))
-
-
-def _walk(target: Path, options: Options) -> files.Refused | None:
-    """The walker's refusal of a referenced file or folder, if any; walked once per validate run
-    (every stack's view names the same folders)."""
-    key = os.path.normpath(target)
-    if key not in options.walked:
-        try:
-            files.walk(target, options.root)
-            options.walked[key] = None
-        except files.Refused as exc:
-            options.walked[key] = exc
-    return options.walked[key]
 
 
 def _reference(m: Manifest, a: S.Annotated, options: Options, index: Index, result: Result,

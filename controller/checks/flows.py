@@ -22,7 +22,6 @@ environment variables become the component's), so a credential in them is M007 w
 """
 from __future__ import annotations
 
-import os
 import posixpath
 from dataclasses import dataclass
 from pathlib import Path
@@ -180,7 +179,7 @@ def check(m: Manifest, options: Any, result: Any) -> None:
             result.diagnostics.append(_diagnostic(found, m))
             continue
         result.referenced_files.add(found.folder)
-        refused = _walk(root / found.folder, options)
+        refused = files.refusal(root / found.folder, options.root, options.walked)
         if refused is not None:
             at = m.where(("jobs", step, "component"))
             result.diagnostics.append(error(at.path, at.line, at.col, refused.code, f"jobs.{step}.component: "
@@ -201,16 +200,3 @@ def nested(step: str) -> str:
 
 def _diagnostic(p: Problem, m: Manifest) -> Diagnostic:
     return error(p.path, p.line, p.col, p.code, p.message, m.subject)
-
-
-def _walk(target: Path, options: Any) -> files.Refused | None:
-    """The file walker's refusal of the flow folder (render uploads it with the same walker);
-    walked once per validate run, in the cache the path checks use."""
-    key = os.path.normpath(target)
-    if key not in options.walked:
-        try:
-            files.walk(target, options.root)
-            options.walked[key] = None
-        except files.Refused as exc:
-            options.walked[key] = exc
-    return options.walked[key]

@@ -33,7 +33,7 @@ from controller.diagnostics import Diagnostic, Severity
 from controller.manifests.model import Manifest
 from controller.render.context import ASSETS_DATASTORE, Context, resource_name, short_hash
 from controller.render.graph import canonical
-from controller.render.kinds import jobs, pipelines, renders, resolve_hook, scope, upload, workspace_dep
+from controller.render.kinds import jobs, pipelines, renders, resolve_hook, upload, workspace_dep
 
 JOB_API = "2025-12-01"  # the Azure ML REST version azure-ai-ml 1.35 builds FineTuningJob bodies for
 RUN_TYPE = "azure-native:resources:Resource"
