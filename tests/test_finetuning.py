@@ -376,3 +376,22 @@ jobs:
     (tmp_path / "repo/manifests/online.yaml").write_text(deploy.replace("output: model", "output: metrics"))
     report = validate(root=tmp_path / "repo", cwd=tmp_path / "repo", render=False)
     assert [(d.code, d.line) for d in report.diagnostics if d.severity.value == "error"] == [("M003", 14)]
+
+
+def test_plan_says_what_a_changed_job_means_for_what_serves_its_model(tmp_path: Path) -> None:
+    from controller import plan as P
+    root = estate(tmp_path, {"manifests/ft.yaml": FINETUNE, "manifests/serve.yaml": SERVE})
+    before = graph(root)
+    first = {c.name: c for c in P.diff(None, before).changes}
+    assert first[run_of(before, "phi3-support").name].label == "new fine-tuning run"
+    assert "waits for run phi3-support-" in first["mlw-genai/serverless-endpoint/phi3-support"].label
+    (root / "manifests/ft.yaml").write_text(FINETUNE.replace('"1"', '"2"'))
+    after = graph(root)
+    changes = {c.name: c for c in P.diff(before, after).changes}
+    old = changes[run_of(before, "phi3-support").name]
+    assert (old.action, old.label) == (P.KEEP, "kept in Azure (a past run is history)")
+    # A serverless endpoint's model cannot change in place: serving the new run's model replaces it,
+    # once that run has completed (apply then needs --allow-delete; until then it keeps serving).
+    endpoint = changes["mlw-genai/serverless-endpoint/phi3-support"]
+    assert endpoint.action == P.REPLACE and run_of(after, "phi3-support").name.rsplit("/", 1)[-1] in endpoint.label
+    assert [c.name for c in P.needs_allow_delete(P.diff(before, after))] == [endpoint.name]  # the run deletes nothing

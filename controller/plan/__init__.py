@@ -163,6 +163,8 @@ def _created(r: Resource) -> Change:
         label = "new asset version"
     elif r.type == ML + "Job":
         label = "new pipeline run" if r.subject.startswith("Pipeline/") else "new job run"
+    elif r.subject.startswith("FineTuningJob/"):
+        label = "new fine-tuning run"
     elif r.type == ML + "OnlineDeployment":
         label = "new deployment (takes traffic only when the endpoint's traffic names it)"
     elif r.type == "amlctl:azureml:EndpointTraffic":
@@ -172,8 +174,9 @@ def _created(r: Resource) -> Change:
     return Change(CREATE, r.name, r.type, r.subject, _src(r), _waits(r, label), _set(r), r.protect, r.label)
 
 
+RUN = ML + "Job"  # a fine-tuning run is a generic resource, but history all the same
 KEPT_LABELS = {
-    ML + "Job": "kept in Azure (a past run is history)",
+    RUN: "kept in Azure (a past run is history)",
     "azure-native:storage:Blob": "kept in storage (asset versions that stay in Azure read it)",
 }
 
@@ -182,7 +185,8 @@ def _deleted(r: Resource) -> Change:
     if r.retain_on_delete and not r.protect:
         label = ("kept in Azure (asset versions are immutable)"
                  if r.type in VERSIONED_TYPES + archive.CONTAINER_TYPES else
-                 KEPT_LABELS.get(r.type, "kept in Azure (retain on delete): amlctl stops managing it"))
+                 KEPT_LABELS.get(RUN if r.subject.startswith("FineTuningJob/") else r.type,
+                                 "kept in Azure (retain on delete): amlctl stops managing it"))
         return Change(KEEP, r.name, r.type, r.subject, _src(r), label, (), False, r.label)
     if r.protect:
         label = "deletes a protected resource (apply refuses)"
@@ -220,7 +224,8 @@ def _changed(old: Resource, new: Resource, plan: Plan) -> Change | None:
             label = "destructive replace of a protected resource (apply refuses)"
         else:
             label = "destructive replace"
-        return Change(REPLACE, new.name, new.type, new.subject, _src(new), label, props, old.protect, new.label)
+        return Change(REPLACE, new.name, new.type, new.subject, _src(new), _waits(new, label), props, old.protect,
+                      new.label)
     if new.type in VERSIONED_TYPES + archive.CONTAINER_TYPES and [p.path for p in props] == ["properties.isArchived"]:
         label = archive.ARCHIVED_LABEL if (new.inputs.get("properties") or {}).get("isArchived") else \
             "restored (no longer archived)"
