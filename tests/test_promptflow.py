@@ -42,7 +42,10 @@ def estate(tmp_path: Path, files: dict[str, str] | None = None) -> Path:
     chat = root / "manifests" / "chat"
     shutil.copytree(FLOW / "basic-chat", chat / "basic-chat")
     model = (FLOW / "deploy-flow" / "model.yaml").read_text()
-    (chat / "model.yaml").write_text(model.replace("path: ../basic-chat", "path: basic-chat"))
+    # Version 1: what `az ml model create` gives a first version, and what the docs' deployment names
+    # (amlctl would otherwise derive the version from the content, and `:1` would be another one).
+    (chat / "model.yaml").write_text(model.replace("path: ../basic-chat", "path: basic-chat")
+                                     .replace("name: basic-chat-model\n", "name: basic-chat-model\nversion: 1\n"))
     for name in ("deployment.yaml", "endpoint-system-identity.yaml"):
         shutil.copy(FLOW / "deploy-flow" / name, chat / name)
     for rel, text in (files or {}).items():

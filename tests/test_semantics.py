@@ -150,3 +150,21 @@ def test_a_document_amlctl_does_not_manage_is_data_inside_a_folder_a_manifest_us
     assert unused.code == 1
     assert [(d["code"], d["path"]) for d in unused.json()["diagnostics"]] == [
         ("S002", "manifests/flows/basic-chat/flow.dag.yaml")]
+
+
+def test_a_numbered_version_of_an_asset_whose_manifest_derives_its_version_is_external(tmp_path):
+    """`azureml:chat-flow:1` beside a Model manifest with no version (amlctl derives v<hash>) names
+    another version than the one the estate registers: said where it is written, an error under
+    --strict, as any version that must already be in Azure."""
+    model = "apiVersion: amlctl.dev/v1alpha1\nkind: Model\nmetadata:\n  name: chat-flow\nspec:\n  path: ./flow\n"
+    deploy = ("apiVersion: amlctl.dev/v1alpha1\nkind: OnlineEndpoint\nmetadata:\n  name: chat\nspec:\n"
+              "  auth_mode: key\n---\napiVersion: amlctl.dev/v1alpha1\nkind: OnlineDeployment\nmetadata:\n"
+              "  name: blue\nspec:\n  endpoint_name: chat\n  model: azureml:chat-flow:1\n"
+              "  instance_type: Standard_DS3_v2\n  instance_count: 1\n")
+    root = write_tree(tmp_path / "repo", {"manifests/workspace.yaml": WS, "manifests/model.yaml": model,
+                                          "manifests/flow/MLmodel": "flavors: {}\n", "manifests/online.yaml": deploy})
+    found = [(d.code, d.severity.value, d.path, d.line) for d in validate(root=root, cwd=root, render=False).diagnostics]
+    assert found == [("M002", "warning", "manifests/online.yaml", 14)]
+    assert [d.severity.value for d in validate(root=root, cwd=root, render=False, strict=True).diagnostics] == ["error"]
+    (root / "manifests/online.yaml").write_text(deploy.replace("chat-flow:1", "chat-flow@latest"))
+    assert validate(root=root, cwd=root, render=False, strict=True).diagnostics == []

@@ -254,6 +254,14 @@ def _resolve(m: Manifest, path: tuple, ref: refs.Ref, options: Options, index: I
         return
     if ref.version is not None and ref.kind in versions.VERSIONED_KINDS:
         exact, _ = index.find(ref.kind, ref.name, m.workspace, ref.version)
+        if exact is not None and exact.version is None and not versions.DERIVED.fullmatch(ref.version):
+            # The manifest derives its version from its content (v + hash): `:1` is another version,
+            # one that must be in Azure already, and render points at it, not at the manifest's.
+            _emit(result, m, path, "M002", f"{_field(path)}: {ref.kind} {ref.name!r} derives its version from its "
+                  f"content ({exact.where(('name',))}), so version {ref.version} is not the one it registers; it "
+                  f"must exist in Azure already. Write azureml:{ref.name}@latest (or no version) for the estate's",
+                  severity)
+            return
         if exact is None:
             defined = sorted({o.version for o in same_name if o.version is not None}, key=versions.order_key)
             shown = ", ".join(defined) if defined else f"one derived from its content ({target.where(('name',))})"

@@ -24,6 +24,8 @@ if TYPE_CHECKING:
 VERSIONED_KINDS = frozenset({"Data", "Environment", "Model", "Component"})
 
 _RUN = re.compile(r"\d+|\D+")
+# The version amlctl derives for an asset whose manifest names none (controller.render.kinds.derived_version).
+DERIVED = re.compile(r"v[0-9a-f]{12}")
 
 
 def order_key(version: str) -> tuple:
