@@ -347,7 +347,11 @@ _register_groups()
 if __name__ == "__main__":
     verbose = "--verbose" in sys.argv
     only = [a for a in sys.argv[1:] if not a.startswith("--")]
-    for label, outcomes in (("example estate", check_estate()), ("corpus", check_corpus())):
+    # Run as the module the kinds_*.py files import (`fidelity`), not as a second copy (`__main__`):
+    # they read its WORKSPACE_LOCATIONS.
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import fidelity as this
+    for label, outcomes in (("example estate", this.check_estate()), ("corpus", this.check_corpus())):
         if only:
             outcomes = [o for o in outcomes if o.kind in only]
         equal, intended, compared = summary(outcomes)
