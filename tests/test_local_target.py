@@ -126,9 +126,11 @@ def managed(graph: Graph) -> set[str]:
 @needs_engine
 def test_dev_estate_applies_from_nothing_then_is_all_same(tmp_path: Path) -> None:
     from controller.revisions import render_stack
+    from controller import runs
     side = render_stack(REPO, "dev", commits={})
     assert side.graph is not None, [d.format() for d in side.diagnostics]
-    graph = local.prepare(side.graph)
+    # As a first apply hands it over: what serves the fine-tuning run's model waits (controller.runs).
+    graph = local.prepare(runs.settle(side.graph, {}, None).graph)
     target = Target(tmp_path, graph, "dev")
     from pulumi import automation as auto
     target.stack.set_config("amlctl:openaiKey", auto.ConfigValue("sk-simulated", secret=True))
