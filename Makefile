@@ -36,8 +36,9 @@ demo: install engine
 	@echo "== end to end on the local simulation target (a throwaway git copy of the estate)"
 	scripts/demo-local.sh
 
+# Over every core (pytest-xdist): each test keeps to its own temporary folders and stacks.
 test: install engine
-	$(PY) -m pytest
+	$(PY) -m pytest -n auto
 
 bench: install
 	$(PY) benchmarks/validate_bench.py
