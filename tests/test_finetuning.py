@@ -278,6 +278,9 @@ def test_serverless_fine_tuning_outside_its_regions_is_a_warning(tmp_path: Path)
         "teacher_model_endpoint_connection:\n  type: serverless\n  name: t\n  api_key: abc123\n")}, "S003",
      ("manifests/distill.yaml", 8)),
     ("teacher that is no connection here", {"manifests/distill.yaml": DISTILL}, "M002", ("manifests/distill.yaml", 7)),
+    ("teacher connection of another type", {"manifests/distill.yaml": DISTILL, "manifests/teacher.yaml": TEACHER.replace(
+        "type: serverless\n  endpoint: https://llama-405b.eastus2.models.ai.azure.com/chat/completions\n",
+        "type: azure_open_ai\n  azure_endpoint: https://aoai.openai.azure.com/\n")}, "M003", ("manifests/distill.yaml", 7)),
     ("a finetuning job without its task", {"manifests/ft.yaml": FINETUNE.replace("task: chat_completion\n", "")},
      "S005", ("manifests/ft.yaml", 1)),
     ("distillation fields on a finetuning job", {"manifests/ft.yaml": FINETUNE + "data_generation_type: label_generation\n"},

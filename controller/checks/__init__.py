@@ -83,6 +83,8 @@ def check(manifests: list[Manifest], options: Options, schemas: S.SchemaSet | No
                 runs.check(m, a.path, a.instance, lambda k, n, w: index.find(k, n, w)[0],
                            lambda p, code, msg, m=m: _emit(result, m, p, code, msg))
         _hidden_secrets(m, marked, schemas, result)
+        runs.check_teacher(m, lambda k, n, w: index.find(k, n, w)[0],
+                           lambda p, code, msg, m=m: _emit(result, m, p, code, msg))
         flows.check(m, options, result)
         if m.kind == "RoleAssignment":
             _role(m, result)

@@ -70,3 +70,21 @@ def check(m: Manifest, path: tuple, value: Any, find: Callable[[str, str, str | 
 def references(annotations: Iterable[S.Annotated]) -> list[tuple[tuple, Any]]:
     """(path, value) of every run-output reference among a manifest's annotations."""
     return [(a.path, a.instance) for a in annotations if a.key == "run-output" and isinstance(a.instance, dict)]
+
+
+def check_teacher(m: Manifest, find: Callable[[str, str, str | None], Manifest | None],
+                  emit: Callable[[tuple, str, str], None]) -> None:
+    """A distillation job's teacher must be a serverless Connection with an endpoint and an api_key
+    reference: what render builds azure-ai-ml's connection information from."""
+    value = m.spec.get("teacher_model_endpoint_connection")
+    if m.kind != "FineTuningJob" or not isinstance(value, str):
+        return
+    conn = find("Connection", value.removeprefix("azureml:"), m.workspace)
+    if conn is None:
+        return  # the reference check reports it
+    spec = conn.spec
+    if spec.get("type") != "serverless" or not spec.get("endpoint") or not isinstance(spec.get("api_key"), dict):
+        emit(("teacher_model_endpoint_connection",), "M003",
+             f"teacher_model_endpoint_connection: Connection {conn.name!r} ({conn.path}) must be type serverless "
+             "with an endpoint and an api_key from secret_config or key_vault_secret, as azure-ai-ml's distillation "
+             "takes it")

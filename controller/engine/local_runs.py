@@ -95,16 +95,17 @@ def _register(store: Store, workspace: str, doc: Mapping[str, Any]) -> dict[str,
         name = str(o["assetName"])
         container = f"{workspace}/models/{name}"
         now = _now()
-        by = f"(registered by run {doc['id'].rsplit('/', 1)[-1]})"
+        by = f"(registered by run {doc['id'].rsplit('/', 1)[-1]})"  # no Pulumi resource owns it
         if store.load(container) is None:
             store.write({"simulated": True, "id": container, "type": ML + "ModelContainer", "name": by,
                          "parent": workspace, "properties": {"name": name, "properties": {}},
                          "computed": {"id": container}, "created": now, "updated": now})
         version = str(_next_version(store, container))
         arm_id = f"{container}/versions/{version}"
+        job = doc["id"].rsplit("/", 1)[-1]
         store.write({"simulated": True, "id": arm_id, "type": ML + "ModelVersion", "name": by, "parent": container,
                      "properties": {"name": name, "version": version,
-                                    "properties": {"modelType": o["jobOutputType"], "jobName": doc["id"].rsplit("/", 1)[-1]}},
+                                    "properties": {"modelType": o["jobOutputType"], "jobName": job}},
                      "computed": {"id": arm_id}, "created": now, "updated": now})
         store.log("create", arm_id, by)
         out[name] = version

@@ -28,8 +28,10 @@ def run_id(r: Resource, settings: Mapping[str, Any]) -> str:
     rg = f"/subscriptions/{settings.get('subscriptionId')}/resourceGroups/{r.inputs.get('resourceGroupName')}"
     if r.type == "azure-native:resources:Resource":
         i = r.inputs
-        return f"{rg}/providers/{i['resourceProviderNamespace']}/{i['parentResourcePath']}/{i['resourceType']}/{i['resourceName']}"
-    return f"{rg}/providers/Microsoft.MachineLearningServices/workspaces/{r.inputs.get('workspaceName')}/jobs/{run_name(r)}"
+        parent = f"{i['resourceProviderNamespace']}/{i['parentResourcePath']}"
+        return f"{rg}/providers/{parent}/{i['resourceType']}/{i['resourceName']}"
+    workspace = r.inputs.get("workspaceName")
+    return f"{rg}/providers/Microsoft.MachineLearningServices/workspaces/{workspace}/jobs/{run_name(r)}"
 
 
 def reader(graph: Graph, sim_dir: Path) -> Reader:
