@@ -398,3 +398,14 @@ def test_plan_says_what_a_changed_job_means_for_what_serves_its_model(tmp_path: 
     endpoint = changes["mlw-genai/serverless-endpoint/phi3-support"]
     assert endpoint.action == P.REPLACE and run_of(after, "phi3-support").name.rsplit("/", 1)[-1] in endpoint.label
     assert [c.name for c in P.needs_allow_delete(P.diff(before, after))] == [endpoint.name]  # the run deletes nothing
+
+
+def test_a_distilled_model_served_by_its_uri_gets_the_subscription_of_its_student_base_model(tmp_path: Path) -> None:
+    """The corpus's distillation samples serve the result by URI (azureml://locations/.../models/<name>/...):
+    the job of this workspace that registers that name says which catalog model it came from."""
+    serve = ("apiVersion: amlctl.dev/v1alpha1\nkind: ServerlessEndpoint\nmetadata:\n  name: llama-math\nspec:\n"
+             "  model_id: azureml://locations/eastus2/workspaces/0d1e/models/llama-math/versions/1\n")
+    g = graph(estate(tmp_path, {"manifests/distill.yaml": DISTILL, "manifests/teacher.yaml": TEACHER,
+                                "manifests/serve.yaml": serve}))
+    [sub] = [r for r in g.resources if r.type == ML + "MarketplaceSubscription"]
+    assert sub.inputs["properties"]["modelId"] == "azureml://registries/azureml-meta/models/Meta-Llama-3.1-8B-Instruct"

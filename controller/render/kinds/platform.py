@@ -18,7 +18,7 @@ from typing import Any
 from controller.manifests.model import Manifest
 from controller.render import arm
 from controller.render.context import ML, Context, resource_name
-from controller.render.kinds import renders, run_outputs, scope, workspace_dep
+from controller.render.kinds import finetuning, renders, run_outputs, scope, workspace_dep
 from controller.render.kinds.workspace import RESOURCE_GROUP
 
 
@@ -137,11 +137,13 @@ def subscription_name(model: str) -> str:
     return re.sub(r"-+", "-", re.sub(r"[^A-Za-z0-9-]", "-", model)).strip("-")[:50].rstrip("-") or "model"
 
 
+_WORKSPACE_MODEL = re.compile(r"^azureml://locations/[^/]+/workspaces/[^/]+/models/(?P<model>[^/]+)")
+
+
 def _base_model(m: Manifest, ref: dict[str, Any], ctx: Context) -> str | None:
     """The catalog model a fine-tuned model came from: serving a fine-tuned third-party model
     needs the marketplace subscription to its base model (Azure's fine-tuning samples)."""
     from controller.checks import runs
-    from controller.render.kinds import finetuning
     parsed = runs.parse(ref)
     target = ctx.find(parsed.kind, parsed.name, m.workspace)
     return finetuning.base_model(target.spec) if target is not None and target.kind == "FineTuningJob" else None
@@ -157,6 +159,13 @@ def serverless_endpoint(m: Manifest, ctx: Context) -> None:
         body.setdefault("properties", {}).setdefault("modelSettings", {})["modelId"] = \
             run_outputs.marker(m, ctx, ("model_id",), model_id, "uri")
         model_id = _base_model(m, model_id, ctx)
+    elif isinstance(model_id, str) and _WORKSPACE_MODEL.match(model_id):
+        # A workspace model by its URI, as Azure's samples write it: the model a fine-tuning job of
+        # this workspace registers under that name came from that job's base model.
+        name = _WORKSPACE_MODEL.match(model_id).group("model")
+        job = next((j for j in ctx.manifests if j.kind == "FineTuningJob" and j.workspace == m.workspace
+                    and ((j.spec.get("outputs") or {}).get("registered_model") or {}).get("name") == name), None)
+        model_id = finetuning.base_model(job.spec) if job is not None else model_id
     market = marketplace_model(str(model_id or ""), ctx)
     if market is not None:
         model_id, model = market
