@@ -56,7 +56,7 @@ def _drift(root: Path, stack: str, fix: bool, report: Reporter) -> Drift:
     from controller.revisions import materialized, render_tree
     engine = find_engine()
     before = last_applied(root, stack)
-    graph, tree = _rendered(root, stack, before).graph, root
+    graph, tree = _as_applied(_rendered(root, stack, before).graph, before), root
     try:
         st = open_stack(root, stack, graph, engine, create=False)
     except NeverApplied as exc:
@@ -82,15 +82,9 @@ def _drift(root: Path, stack: str, fix: bool, report: Reporter) -> Drift:
                 side = render_tree(root, tree, stack, applied)
                 if side.graph is None:
                     raise Refused(f"the revision last applied to {stack} ({applied[:12]}) does not render here")
-                graph = archive.carry(before, side.graph)
+                graph = _as_applied(archive.carry(before, side.graph), before)
                 st = open_stack(root, stack, graph, engine, create=False, tree=tree)
                 report.notice(f"comparing stack {stack} with commit {applied[:12]}, the one its last update applied")
-        # What serves a run's model holds what the last apply gave it (the run's outcome then):
-        # compare with that, never with a marker no cloud value can equal.
-        from controller import runs
-        if runs.runs_of(graph):
-            graph = runs.settle(graph, {}, before).graph
-            st = open_stack(root, stack, graph, engine, create=False, tree=tree)
         compared = applied if tree != root else None
         drifted = tuple(_refresh_preview(st, graph))
         if not fix or not drifted:
@@ -110,6 +104,13 @@ def _drift(root: Path, stack: str, fix: bool, report: Reporter) -> Drift:
     state.succeeded(root, stack, "drift --fix", graph, applied)
     return Drift(stack, compared, drifted,
                  Outcome(True, {k: v for k, v in (result.summary.resource_changes or {}).items() if k != "same"}))
+
+
+def _as_applied(graph: Graph, before: Graph | None) -> Graph:
+    """What serves a run's model holds what the last apply gave it (the run's outcome then): drift
+    compares with that, never with a marker no cloud value can equal (controller.runs)."""
+    from controller import runs
+    return runs.settle(graph, {}, before).graph if runs.runs_of(graph) else graph
 
 
 def _refresh_preview(st, graph: Graph) -> list[Drifted]:

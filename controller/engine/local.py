@@ -456,11 +456,7 @@ def _get(body: Mapping[str, Any], dotted: str) -> Any:
 
 
 def _set(body: dict[str, Any], dotted: str, value: Any) -> None:
-    *head, last = dotted.split(".")
-    node = body
-    for part in head:
-        node = node.setdefault(part, {})
-    node[last] = value
+    _set_keys(body, dotted.split("."), value)
 
 
 def _secret_marker(arm_id: str, value: Any) -> dict[str, Any]:

@@ -31,9 +31,9 @@ from controller import schemas as S
 from controller.checks import refs
 from controller.diagnostics import Diagnostic, Severity
 from controller.manifests.model import Manifest
-from controller.render.context import ASSETS_DATASTORE, Context, resource_name, short_hash
+from controller.render.context import Context, resource_name, short_hash
 from controller.render.graph import canonical
-from controller.render.kinds import jobs, pipelines, renders, resolve_hook, upload, workspace_dep
+from controller.render.kinds import jobs, pipelines, renders, resolve_hook, workspace_dep
 
 JOB_API = "2025-12-01"  # the Azure ML REST version azure-ai-ml 1.35 builds FineTuningJob bodies for
 RUN_TYPE = "azure-native:resources:Resource"
@@ -86,11 +86,7 @@ def _local_data(m: Manifest, ctx: Context, spec: dict[str, Any], deps: set[str])
             value, path = value.get("path"), (field, "path")
         if not isinstance(value, str) or refs.local_path(value) is None:
             continue
-        local = ctx.local(m, value)
-        digest = upload(m, local, ctx, deps, path)
-        deps.add(f"{m.workspace}/datastore/{ASSETS_DATASTORE}")
-        folder = (ctx.root / local).is_dir()
-        uri = f"azureml://datastores/{ASSETS_DATASTORE}/paths/{digest[:32]}/{local.name}" + ("/" if folder else "")
+        uri, folder = pipelines.uploaded_input(m, ctx, value, deps, path)
         if isinstance(spec[field], dict):
             spec[field]["path"] = uri
         else:

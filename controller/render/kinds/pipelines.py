@@ -49,12 +49,7 @@ def _resolved_spec(m: Manifest, spec: dict[str, Any], ctx: Context, deps: set[st
             if a.path[-1] == "code":
                 _set(out, a.path, "azureml:" + code_version(m, a.instance, ctx, deps, at + a.path))
             else:  # a local input: uploaded content-addressed, like code; the input reads the upload
-                local = ctx.local(m, a.instance)
-                digest = upload(m, local, ctx, deps, at + a.path)
-                deps.add(f"{m.workspace}/datastore/{ASSETS_DATASTORE}")
-                folder = (ctx.root / local).is_dir()  # a folder's URI ends in '/', as azure-ai-ml writes it
-                _set(out, a.path, f"azureml://datastores/{ASSETS_DATASTORE}/paths/{digest[:32]}/{local.name}"
-                     + ("/" if folder else ""))
+                _set(out, a.path, uploaded_input(m, ctx, a.instance, deps, at + a.path)[0])
             continue
         if a.key == "ref" and isinstance(a.instance, str):
             value = a.instance
@@ -72,6 +67,17 @@ def _resolved_spec(m: Manifest, spec: dict[str, Any], ctx: Context, deps: set[st
             deps.add(node)
             _set(out, a.path, "azureml:" + arm_id)
     return out
+
+
+def uploaded_input(m: Manifest, ctx: Context, value: str, deps: set[str], path: tuple) -> tuple[str, bool]:
+    """(the URI a job reads a local input file or folder from, whether it is a folder): uploaded
+    content-addressed to amlctl's datastore, as MLClient uploads a local input before it submits;
+    a folder's URI ends in '/', as azure-ai-ml writes it."""
+    local = ctx.local(m, value)
+    digest = upload(m, local, ctx, deps, path)
+    deps.add(f"{m.workspace}/datastore/{ASSETS_DATASTORE}")
+    folder = (ctx.root / local).is_dir()
+    return f"azureml://datastores/{ASSETS_DATASTORE}/paths/{digest[:32]}/{local.name}" + ("/" if folder else ""), folder
 
 
 def _inline_environments(spec: dict[str, Any]) -> list[tuple[tuple, dict[str, Any]]]:

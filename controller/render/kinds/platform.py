@@ -159,12 +159,12 @@ def serverless_endpoint(m: Manifest, ctx: Context) -> None:
         body.setdefault("properties", {}).setdefault("modelSettings", {})["modelId"] = \
             run_outputs.marker(m, ctx, ("model_id",), model_id, "uri")
         model_id = _base_model(m, model_id, ctx)
-    elif isinstance(model_id, str) and _WORKSPACE_MODEL.match(model_id):
+    elif isinstance(model_id, str) and (found := _WORKSPACE_MODEL.match(model_id)):
         # A workspace model by its URI, as Azure's samples write it: the model a fine-tuning job of
         # this workspace registers under that name came from that job's base model.
-        name = _WORKSPACE_MODEL.match(model_id).group("model")
+        from controller.checks import runs
         job = next((j for j in ctx.manifests if j.kind == "FineTuningJob" and j.workspace == m.workspace
-                    and ((j.spec.get("outputs") or {}).get("registered_model") or {}).get("name") == name), None)
+                    and runs.registered_asset(j, runs.DEFAULT_OUTPUT)[0] == found.group("model")), None)
         model_id = finetuning.base_model(job.spec) if job is not None else model_id
     market = marketplace_model(str(model_id or ""), ctx)
     if market is not None:
