@@ -36,9 +36,8 @@ demo: install engine
 	@echo "== end to end on the local simulation target (a throwaway git copy of the estate)"
 	scripts/demo-local.sh
 
-# Over every core (pytest-xdist): each test keeps to its own temporary folders and stacks.
 test: install engine
-	$(PY) -m pytest -n auto
+	$(PY) -m pytest
 
 bench: install
 	$(PY) benchmarks/validate_bench.py
