@@ -195,7 +195,9 @@ def plan_revisions(root: Path, stack: str, *, base: str | None = None, head: str
     head_graph = archive.carry(base_graph, head_side.graph)  # superseded versions, archived (a stack setting)
     result = P.diff(base_graph, head_graph, base_label=base_label, head_label=head_side.label)
     result.diagnostics = sorted(set(result.diagnostics) | set(head_side.diagnostics))
-    return result, result.diagnostics
+    from controller.engine.rollouts import offline_records
+    from controller.rollout.planning import annotate
+    return annotate(result, base_graph, head_graph, offline_records(root, stack)), result.diagnostics
 
 
 def stacks_at(root: Path, rev: str | None) -> list[str]:

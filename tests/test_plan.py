@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -63,13 +64,16 @@ def test_scaling_a_cluster_is_an_in_place_update_pointing_at_the_manifest(estate
     assert data["summary"]["update"] == 1 and data["summary"]["create"] == 0
 
 
-def test_new_instance_type_needs_a_new_deployment(estate: Path):
+def test_new_instance_type_is_released_beside_the_deployment_that_serves(estate: Path):
     edit(estate, "manifests/endpoints/online-green.yaml", "instance_type: Standard_DS3_v2",
          "instance_type: Standard_DS4_v2")
     code, data = plan_json(estate)
     replaced = [c for c in data["changes"] if c["action"] == "replace"]
-    assert len(replaced) == 1
-    assert "new deployment plus traffic shift" in replaced[0]["label"]
+    assert len(replaced) == 1 and replaced[0]["release"]
+    # green takes 10% of the traffic: a new deployment, named by its content, beside it; no --allow-delete.
+    assert re.fullmatch(r"released beside green: new deployment green-[0-9a-f]{7} \(blue/green, all traffic at "
+                        r"once\); green is deleted once it takes no traffic", replaced[0]["label"]), replaced[0]["label"]
+    assert data["apply"]["needs_allow_delete"] == [] and code == 0
     assert any(p["path"] == "properties.instanceType" and p["forces_replace"] for p in replaced[0]["properties"])
 
 

@@ -319,3 +319,15 @@ def _traffic(endpoint: Manifest, manifests: list[Manifest], result: Result) -> N
     if mirrored > 50:
         _emit(result, endpoint, ("mirror_traffic",), "M005", f"mirror_traffic adds up to {mirrored}%; Azure mirrors "
               "at most 50%")
+    rollout = endpoint.spec.get("rollout")
+    if isinstance(rollout, dict):
+        if not traffic:
+            _emit(result, endpoint, ("rollout",), "M004", "rollout: a release moves the endpoint's traffic from the "
+                  "old deployment to the new one, so the endpoint needs a traffic split (traffic: {DEPLOYMENT: 100})",
+                  at_key=True)
+        for i, step in enumerate(rollout.get("steps") or []):
+            pct = step.get("mirror") if isinstance(step, dict) else None
+            if isinstance(pct, int) and mirrored + pct > 50:
+                _emit(result, endpoint, ("rollout", "steps", i, "mirror"), "M005", f"this step mirrors {pct}% to the "
+                      f"new deployment beside the {mirrored}% of mirror_traffic: {mirrored + pct}% in all; Azure "
+                      "mirrors at most 50%")

@@ -25,6 +25,8 @@ def preview_cmd(stack: str, fmt: str, detailed_exitcode: bool) -> None:
     _emit_plan(out.plan, fmt)
     for w in out.waiting:  # left out of (or kept as last applied in) what the engine previewed
         click.echo(f"waiting: {w.describe()}", err=True)
+    from controller.cli.rollout import print_reports
+    print_reports(out.rollouts, err=True)
     _plan_exit(out.plan, detailed_exitcode)
 
 
@@ -69,7 +71,7 @@ def apply_cmd(stack: str, allow_delete: bool, allow_dirty: bool, yes: bool, fmt:
                            allow_dirty=allow_dirty, report=progress, confirm=None if yes else confirm)
     if fmt == "json":
         click.echo(outcome_json("apply", stack, out))
-        return
+        sys.exit(1 if out.failed_release else 0)
     if not out.started_engine:
         click.echo(out.message)
     else:
@@ -79,6 +81,10 @@ def apply_cmd(stack: str, allow_delete: bool, allow_dirty: bool, yes: bool, fmt:
         click.echo(f"{len(out.waiting)} waiting for a run to complete (a later apply applies them):")
         for w in out.waiting:
             click.echo(f"  {w.describe()}")
+    from controller.cli.rollout import print_reports
+    print_reports(out.rollouts)
+    if out.failed_release:  # applied, but the release failed: the job that ran it says so
+        sys.exit(1)
 
 
 @cli.command("drift")

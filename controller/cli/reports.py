@@ -25,6 +25,8 @@ def outcome_dict(command: str, stack: str, out: Any) -> dict[str, Any]:
         # What waits for a run to complete (controller.runs): applied by a later apply.
         "waiting": [{"resource": w.resource, "run": w.run, "status": w.status, "kept": w.kept,
                      "message": w.describe()} for w in getattr(out, "waiting", ())],
+        # Where each endpoint's release stands (controller.rollout), and what this run did to it.
+        "rollouts": [r.to_dict() for r in getattr(out, "rollouts", ())],
     }
 
 

@@ -56,7 +56,7 @@ def _drift(root: Path, stack: str, fix: bool, report: Reporter) -> Drift:
     from controller.revisions import materialized, render_tree
     engine = find_engine()
     before = last_applied(root, stack)
-    graph, tree = _as_applied(_rendered(root, stack, before).graph, before), root
+    graph, tree = _as_applied(_rendered(root, stack, before).graph, before, root, stack), root
     try:
         st = open_stack(root, stack, graph, engine, create=False)
     except NeverApplied as exc:
@@ -82,7 +82,7 @@ def _drift(root: Path, stack: str, fix: bool, report: Reporter) -> Drift:
                 side = render_tree(root, tree, stack, applied)
                 if side.graph is None:
                     raise Refused(f"the revision last applied to {stack} ({applied[:12]}) does not render here")
-                graph = _as_applied(archive.carry(before, side.graph), before)
+                graph = _as_applied(archive.carry(before, side.graph), before, root, stack)
                 st = open_stack(root, stack, graph, engine, create=False, tree=tree)
                 report.notice(f"comparing stack {stack} with commit {applied[:12]}, the one its last update applied")
         compared = applied if tree != root else None
@@ -106,11 +106,15 @@ def _drift(root: Path, stack: str, fix: bool, report: Reporter) -> Drift:
                  Outcome(True, {k: v for k, v in (result.summary.resource_changes or {}).items() if k != "same"}))
 
 
-def _as_applied(graph: Graph, before: Graph | None) -> Graph:
+def _as_applied(graph: Graph, before: Graph | None, root: Path, stack: str) -> Graph:
     """What serves a run's model holds what the last apply gave it (the run's outcome then): drift
-    compares with that, never with a marker no cloud value can equal (controller.runs)."""
+    compares with that, never with a marker no cloud value can equal (controller.runs). Endpoints'
+    releases stand where the stack's state says (controller.rollout, not advanced): the traffic of
+    a release in progress is what the last apply set, not drift."""
     from controller import runs
-    return runs.settle(graph, {}, before).graph if runs.runs_of(graph) else graph
+    from controller.engine import rollouts
+    graph = runs.settle(graph, {}, before).graph if runs.runs_of(graph) else graph
+    return rollouts.roll(root, stack, graph, advance=False).graph
 
 
 def _refresh_preview(st, graph: Graph) -> list[Drifted]:

@@ -12,6 +12,8 @@ from typing import Any, Callable, Iterator, Mapping
 import pulumi
 import pulumi.dynamic as dynamic
 
+from controller.engine import local_traffic
+
 from controller.engine.local import (FAIL_ENV, FAKE_SUBSCRIPTION, ML, SERVER_SET, SLOW_ENV, SYSTEM_DATASTORE,
                                      SYSTEM_DATASTORES, TRAFFIC, ArmError, Store, _describe, _failing, _get,
                                      _NONE, _now, _plain, _redact, _set, _snake, _split, _unredact, arm_ids,
@@ -92,6 +94,9 @@ class ArmSimulator(dynamic.ResourceProvider):
             doc["run"] = run
         self.store.write(doc)
         self.store.log(op, arm_id, self.name)
+        if self.type_token in local_traffic.DEPLOYMENTS and op == "create":
+            local_traffic.record(self.store, local_traffic.endpoint_of(arm_id), "create", self.name)
+            local_traffic.forget(self.state_dir, arm_id)  # a new deployment has answered no request yet
         outs = self._outputs(inputs, computed)
         if secrets:
             outs[SECRETS_KEY] = secrets  # kept in the state, so that read (refresh) returns them too
@@ -168,8 +173,15 @@ class ArmSimulator(dynamic.ResourceProvider):
 
     def delete(self, id_: str, props: dict[str, Any]) -> None:
         with self.store.locked():
+            if self.type_token in local_traffic.DEPLOYMENTS:
+                why = local_traffic.serving(self.store, id_)
+                if why:  # as Azure ML: traffic moves off a deployment before it can go
+                    raise ArmError("BadRequest", f"cannot delete {_describe(id_)}: {why}; move its traffic "
+                                                 f"first (simulated ARM in {self.state_dir})")
             if self.store.delete(id_):
                 self.store.log("delete", id_, self.name)
+                if self.type_token in local_traffic.DEPLOYMENTS:
+                    local_traffic.record(self.store, local_traffic.endpoint_of(id_), "delete", self.name)
 
 
 class SystemDatastoreSimulator(ArmSimulator):
@@ -222,6 +234,7 @@ class TrafficSimulator(ArmSimulator):
             endpoint["updated"] = _now()
             self.store.write(endpoint)
             self.store.log("traffic", endpoint_id, self.name)
+            local_traffic.record(self.store, endpoint_id, "traffic")
         return inputs
 
     def create(self, props: dict[str, Any]) -> dynamic.CreateResult:
@@ -260,8 +273,20 @@ class TrafficSimulator(ArmSimulator):
         return dynamic.DiffResult(changes=bool(paths), replaces=replaces, stables=None, delete_before_replace=False)
 
     def delete(self, id_: str, props: dict[str, Any]) -> None:
-        # The endpoint (or its deletion) owns the traffic, as with the real EndpointTraffic.
-        return None
+        """The step leaves with its endpoint (or the endpoint's traffic leaves amlctl's hands): the
+        traffic goes to no deployment, as the real EndpointTraffic sets it, so that the deployments
+        can be deleted after it."""
+        endpoint_id = id_[:-len("/traffic")] if id_.endswith("/traffic") else str(_plain(props).get("endpointId", ""))
+        with self.store.locked():
+            endpoint = self.store.load(endpoint_id)
+            if endpoint is None or not self.store.live(endpoint):
+                return None
+            body = endpoint.setdefault("properties", {}).setdefault("properties", {})
+            body.pop("traffic", None), body.pop("mirrorTraffic", None), body.pop("defaults", None)
+            endpoint["updated"] = _now()
+            self.store.write(endpoint)
+            self.store.log("traffic", endpoint_id, self.name)
+            local_traffic.record(self.store, endpoint_id, "traffic")
 
 
 # -- the resource classes ---------------------------------------------------------------------------

@@ -14,11 +14,11 @@ import os
 import sys
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Callable, Protocol
+from typing import Any, Callable, Mapping, Protocol
 
 from controller import gitrev
 from controller import plan as P
-from controller.engine import checkpoint, history as H, interrupt, state, supervise
+from controller.engine import checkpoint, history as H, interrupt, rollouts, state, supervise
 from controller.engine.binary import Engine, find_engine
 from controller.engine.history import DIRTY, Update  # noqa: F401  (re-exported: the CLI's types)
 from controller.engine.interrupt import Cancelled  # noqa: F401  (re-exported)
@@ -55,6 +55,11 @@ class Outcome:
     plan: P.Plan | None = None
     message: str = ""
     waiting: tuple = ()  # controller.runs.Waiting: what waits for a run to complete
+    rollouts: tuple = ()  # controller.rollout.Report: where each endpoint's release stands
+
+    @property
+    def failed_release(self) -> bool:
+        return any(r.failed for r in self.rollouts)
 
 
 def _env(root: Path, stack: str, target: str = "local") -> dict[str, str]:
@@ -209,10 +214,12 @@ def preview(root: Path, stack: str, report: Reporter | None = None) -> Outcome:
     before = last_applied(root, stack)
     graph = _rendered(root, stack, before).graph
     graph, waiting = _settled(root, stack, graph, before, report)
+    rolled = rollouts.roll(root, stack, graph)
+    graph = rolled.graph
     _check_secrets_setup(root, stack, graph.settings.get("target", "azure"))
     st = open_stack(root, stack, graph, find_engine())
     plan, changes = _engine_plan(stack, st, graph, before, report.event)
-    return Outcome(True, changes, plan, "preview", waiting)
+    return Outcome(True, changes, rollouts.label(plan, rolled), "preview", waiting, rolled.reports)
 
 
 def _engine_plan(stack: str, st, graph: Graph, before: Graph | None,
@@ -248,19 +255,26 @@ class Declined(Exception):
 
 
 def apply(root: Path, stack: str, *, allow_delete: bool = False, allow_dirty: bool = False,
-          report: Reporter | None = None, confirm: Callable[[P.Plan], bool] | None = None) -> Outcome:
-    """`confirm` sees the engine's plan once every check has passed, and may decline it."""
+          report: Reporter | None = None, confirm: Callable[[P.Plan], bool] | None = None,
+          decisions: Mapping[str, str] | None = None, only_rollouts: bool = False) -> Outcome:
+    """`confirm` sees the engine's plan once every check has passed, and may decline it.
+    `decisions` steer releases (controller.rollout.decide: promote, abort, retry, by endpoint node
+    or "*"); `only_rollouts` refuses a plan that changes anything but the endpoints' releases (what
+    `amlctl rollout` runs must not apply a merged change on the side)."""
     report = report or _Silent()
     with state.exclusive(root, stack, "apply"):
-        return _apply(root, stack, allow_delete, allow_dirty, report, confirm)
+        return _apply(root, stack, allow_delete, allow_dirty, report, confirm, decisions, only_rollouts)
 
 
 def _apply(root: Path, stack: str, allow_delete: bool, allow_dirty: bool, report: Reporter,
-           confirm: Callable[[P.Plan], bool] | None) -> Outcome:
+           confirm: Callable[[P.Plan], bool] | None, decisions: Mapping[str, str] | None = None,
+           only_rollouts: bool = False) -> Outcome:
     record = state.read(root, stack)  # read once: the shortcut, the plan's base, archived versions
     before = state.applied_graph(root, stack, record)
     side = _rendered(root, stack, before)
     graph, waiting = _settled(root, stack, side.graph, before, report)
+    rolled = rollouts.roll(root, stack, graph, decisions=decisions)
+    graph = rolled.graph
     commit = None
     dirty = False
     if gitrev.is_repository(root):
@@ -281,7 +295,7 @@ def _apply(root: Path, stack: str, allow_delete: bool, allow_dirty: bool, report
                       "blame and drift cannot tie it to one")
     if record is not None and record.unchanged(graph):
         return Outcome(False, {}, None, "no changes: the rendered graph equals the last applied one "
-                                        "(the engine was not started)", waiting)
+                                        "(the engine was not started)", waiting, rolled.reports)
     if record is not None and record.status != state.SUCCEEDED:
         report.notice(f"the last {record.operation} of stack {stack} (started {record.at}) did not complete: "
                       "the engine compares its state with the manifests")
@@ -291,7 +305,7 @@ def _apply(root: Path, stack: str, allow_delete: bool, allow_dirty: bool, report
     protected = P.refused(plan)  # one rule with `plan`, which says so in its summary and exits 1
     if protected:
         raise Refused("refusing to delete or replace protected resources: " + ", ".join(c.name for c in protected))
-    deletes = P.needs_allow_delete(plan)
+    deletes = rollouts.deletes(P.needs_allow_delete(plan), rolled)
     if deletes and not allow_delete:
         raise Refused(f"the change deletes or replaces {len(deletes)} resource(s) ("
                       + ", ".join(c.name for c in deletes[:5]) + ("..." if len(deletes) > 5 else "")
@@ -304,9 +318,12 @@ def _apply(root: Path, stack: str, allow_delete: bool, allow_dirty: bool, report
     _never_older(root, stack, st, head)
     # The engine's own preview is the authority (the record above may be missing or stale).
     engine_plan, steps = _engine_plan(stack, st, graph, before)
+    engine_plan = rollouts.label(engine_plan, rolled)
+    if only_rollouts:
+        _only_rollouts(engine_plan, graph)
     # A retain-on-delete resource leaving the program (an asset version, a past run) stays in
     # Azure: the engine only forgets it, so it is no delete (engine_plan counts it as kept).
-    engine_deletes = [c.name for c in P.needs_allow_delete(engine_plan)]
+    engine_deletes = [c.name for c in rollouts.deletes(P.needs_allow_delete(engine_plan), rolled)]
     if engine_deletes and not allow_delete:
         raise Refused(f"the engine's preview deletes or replaces {len(engine_deletes)} resource(s) ("
                       + ", ".join(engine_deletes[:5]) + ("..." if len(engine_deletes) > 5 else "")
@@ -322,7 +339,17 @@ def _apply(root: Path, stack: str, allow_delete: bool, allow_dirty: bool, report
         result = st.up(on_event=report.event, message=message, color="never")
     state.succeeded(root, stack, "apply", graph, head)
     changes = {k: v for k, v in (result.summary.resource_changes or {}).items() if k != "same"}
-    return Outcome(True, changes, plan, message, waiting)
+    return Outcome(True, changes, plan, message, waiting, rolled.reports)
+
+
+def _only_rollouts(plan: P.Plan, graph: Graph) -> None:
+    """What a rollout command may change: the endpoints' traffic steps and their deployments."""
+    endpoints = [r.name[: -len("/traffic")] for r in graph.resources if r.type == rollouts.TRAFFIC]
+    other = [c.name for c in plan.changes
+             if not any(c.name == e + "/traffic" or c.name.startswith(e + "/deployments/") for e in endpoints)]
+    if other:
+        raise Refused(f"the stack has changes that are not applied yet ({', '.join(other[:5])}"
+                      f"{'...' if len(other) > 5 else ''}): a rollout command moves releases only; run apply")
 
 
 def _never_older(root: Path, stack: str, st, candidate: str | None) -> None:

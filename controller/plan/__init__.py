@@ -47,6 +47,9 @@ class Change:
     properties: tuple[PropertyChange, ...] = ()
     protected: bool = False  # the resource is protected (a delete or replace of it is refused by apply)
     description: str = ""  # the resource's own label ("workspace mlw-credit")
+    # A deployment that takes traffic, released beside the one serving (controller.rollout): its
+    # replace deletes nothing that serves, so it needs no --allow-delete.
+    release: bool = False
 
     @property
     def type_name(self) -> str:
@@ -71,6 +74,7 @@ class Plan:
     roles: list[RoleChange] = field(default_factory=list)
     diagnostics: list[Diagnostic] = field(default_factory=list)
     unchanged: int = 0
+    rollouts: list[str] = field(default_factory=list)  # where each endpoint's release stands (controller.rollout)
 
     def count(self, action: str) -> int:
         return sum(c.action == action for c in self.changes)
@@ -98,8 +102,8 @@ def refused(plan: Plan) -> list[Change]:
 
 def needs_allow_delete(plan: Plan) -> list[Change]:
     """The changes apply makes only with --allow-delete: every delete and replace (a resource kept
-    in Azure is neither)."""
-    return [c for c in plan.changes if c.action in (DELETE, REPLACE)]
+    in Azure is neither, nor is a release, which replaces a deployment beside it)."""
+    return [c for c in plan.changes if c.action in (DELETE, REPLACE) and not c.release]
 
 
 def diff(base: Graph | None, head: Graph, *, base_label: str = "base", head_label: str = "head") -> Plan:
@@ -230,7 +234,8 @@ def _changed(old: Resource, new: Resource, plan: Plan) -> Change | None:
         label = archive.ARCHIVED_LABEL if (new.inputs.get("properties") or {}).get("isArchived") else \
             "restored (no longer archived)"
     elif new.type == "amlctl:azureml:EndpointTraffic":
-        label = "traffic shift"
+        label = ("rollout policy or record only (no change in Azure)"
+                 if all(p.path.split(".")[0] in ("rolloutPolicy", "rolloutState") for p in props) else "traffic shift")
     elif new.type == ML + "Schedule":
         label = "schedule updated (next runs use the new definition)"
     elif new.type == ML + "OnlineDeployment":

@@ -156,6 +156,8 @@ def text(plan: Plan, color: bool = False, details: bool = True) -> str:
             sign = "+" if r.action == "grant" else "-"
             lines.append(style(f"  {sign} {r.role}", fg="green" if sign == "+" else "red") +
                          f" for {r.principal} on {r.scope}")
+    if plan.rollouts:
+        lines += ["", "Rollouts:"] + [f"  {r}" for r in plan.rollouts]
     for d in plan.diagnostics:
         lines.append(d.format())
     if plan.changes or plan.roles:
@@ -177,7 +179,7 @@ def as_dict(plan: Plan) -> dict[str, Any]:
         "summary": {"create": plan.count(CREATE), "update": plan.count(UPDATE), "replace": plan.count(REPLACE),
                     "delete": plan.count(DELETE), "keep": plan.count(KEEP), "unchanged": plan.unchanged},
         "changes": [{"action": c.action, "name": c.name, "type": c.type, "subject": c.subject, "source": c.source,
-                     "label": c.label, "protected": c.protected,
+                     "label": c.label, "protected": c.protected, "release": c.release,
                      "properties": [{"path": p.path, "before": p.before, "after": p.after,
                                      "forces_replace": p.forces_replace, "source": p.source or None}
                                     for p in c.properties]}
@@ -187,6 +189,7 @@ def as_dict(plan: Plan) -> dict[str, Any]:
                   "needs_allow_delete": [c.name for c in P.needs_allow_delete(plan)], "notes": apply_gate(plan)},
         "roles": [{"action": r.action, "role": r.role, "principal": r.principal, "scope": r.scope,
                    "source": r.source} for r in plan.roles],
+        "rollouts": list(plan.rollouts),
         "diagnostics": [{"path": d.path, "line": d.line, "col": d.col, "code": d.code, "severity": d.severity.value,
                          "message": d.message, "subject": d.subject} for d in plan.diagnostics],
     }
@@ -229,6 +232,8 @@ def markdown(plan: Plan, limit: int = MARKDOWN_LIMIT) -> str:
     head += ["| | create | update | replace | delete | kept in Azure | unchanged |", "|---|---|---|---|---|---|---|",
              f"| **{plan.stack}** | {plan.count(CREATE)} | {plan.count(UPDATE)} | {plan.count(REPLACE)} | "
              f"{plan.count(DELETE)} | {plan.count(KEEP)} | {plan.unchanged} |", ""]
+    if plan.rollouts:
+        head += ["#### Rollouts", ""] + [f"- {_md_escape(r)}" for r in plan.rollouts] + [""]
     if not plan.changes:
         head.append("No changes.")
         return "\n".join(head) + "\n"

@@ -40,23 +40,44 @@ def _apply(props: dict[str, Any]) -> None:
     client.online_endpoints.begin_create_or_update(endpoint).result()
 
 
+SPLIT = ("traffic", "mirrorTraffic", "defaultDeployment")
+# The record of the endpoint's releases (controller.rollout) rides on this step: the engine writes
+# it into the stack's state with the traffic it goes with. It is never sent to Azure.
+RECORD = ("rolloutState", "rolloutPolicy")
+
+
+def _no_traffic(props: dict[str, Any]) -> None:
+    """Every deployment of an online endpoint at 0%: Azure ML deletes no deployment that takes
+    traffic, and the engine deletes this step before the deployments it names."""
+    from azure.core.exceptions import ResourceNotFoundError
+    if props.get("kind") == "batch":
+        return  # a batch endpoint's default is only replaced, never unset
+    client = _client(props)
+    try:
+        endpoint = client.online_endpoints.get(props["endpointName"])
+    except ResourceNotFoundError:
+        return
+    endpoint.traffic = {k: 0 for k in (endpoint.traffic or {})}
+    endpoint.mirror_traffic = {k: 0 for k in (endpoint.mirror_traffic or {})}
+    client.online_endpoints.begin_create_or_update(endpoint).result()
+
+
 class TrafficProvider(dynamic.ResourceProvider):
     def create(self, props: dict[str, Any]) -> dynamic.CreateResult:
         _apply(props)
         return dynamic.CreateResult(id_=props["endpointId"] + "/traffic", outs=props)
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> dynamic.DiffResult:
-        keys = ("traffic", "mirrorTraffic", "defaultDeployment")
-        changed = [k for k in keys if olds.get(k) != news.get(k)]
+        changed = [k for k in SPLIT + RECORD if olds.get(k) != news.get(k)]
         return dynamic.DiffResult(changes=bool(changed), replaces=["endpointId"] if olds.get("endpointId") != news.get("endpointId") else [])
 
-    def update(self, _id: str, _olds: dict[str, Any], news: dict[str, Any]) -> dynamic.UpdateResult:
-        _apply(news)
+    def update(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> dynamic.UpdateResult:
+        if any(olds.get(k) != news.get(k) for k in SPLIT):  # a record-only change is the state's alone
+            _apply(news)
         return dynamic.UpdateResult(outs=news)
 
-    def delete(self, _id: str, _props: dict[str, Any]) -> None:
-        # The endpoint (or its deletion) owns the traffic; dropping this step changes nothing.
-        return None
+    def delete(self, _id: str, props: dict[str, Any]) -> None:
+        _no_traffic(props)
 
 
 DATASTORE_API = "2024-10-01"

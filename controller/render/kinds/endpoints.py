@@ -148,6 +148,9 @@ def online_endpoint(m: Manifest, ctx: Context) -> None:
                 "endpointName": m.name, "kind": "online", "traffic": {k: traffic[k] for k in sorted(traffic)}}
         if "mirror_traffic" in spec:
             step["mirrorTraffic"] = {k: mirror[k] for k in sorted(mirror)}
+        if isinstance(spec.get("rollout"), dict):  # the release policy (controller.rollout) rides on the step
+            from controller.rollout import policy
+            step["rolloutPolicy"] = policy.to_input(spec["rollout"])
         named = _deployments_named(m, set(traffic) | set(mirror), ctx)
         ctx.add(m, f"{node}/traffic", TRAFFIC, step, depends_on=[node, *named],
                 spec_path=("traffic",) if "traffic" in spec else ("mirror_traffic",),
