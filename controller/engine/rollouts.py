@@ -10,7 +10,8 @@ from typing import Mapping
 from controller import plan as P
 from controller.engine.state import file_backend, state_dir
 from controller.render.graph import Graph
-from controller.rollout import Rolled, overlay
+from controller.rollout import Rolled
+from controller.rollout.overlay import overlay
 from controller.rollout.record import Applied
 from controller.rollout.sources import health_for
 from controller.rollout.store import from_checkpoint, from_export

@@ -35,4 +35,19 @@ if runs.runs_of(graph):
         raise SystemExit("amlctl: " + "; ".join(w.describe() for w in settled.waiting)
                          + ": run `amlctl apply`, which keeps what waits as last applied")
     graph = settled.graph
+from controller.engine import rollouts  # noqa: E402
+
+if rollouts.has_endpoints(graph):
+    # Endpoints' deployments go by the names their releases gave them, kept in the stack's state
+    # (controller.rollout): plain Pulumi keeps every release where it stands (it never starts or
+    # advances one), and refuses when it cannot read where they stand.
+    import datetime as _dt
+
+    from controller.rollout.overlay import overlay
+    records = rollouts.offline_records(ROOT, pulumi.get_stack())
+    if records is None:
+        raise SystemExit("amlctl: this stack's endpoints are released by amlctl, which keeps where each release "
+                         "stands in the stack's state; run `amlctl apply` (plain Pulumi reads that state only from "
+                         "a file backend)")
+    graph = overlay(graph, records, _dt.datetime.now(_dt.timezone.utc), advance=False).graph
 build(graph, ROOT, provider=azure_provider(graph))

@@ -14,4 +14,4 @@ a section of `plan`:
     store    reading the records out of a checkpoint or the engine's export
     sources  the simulation's metrics, or Azure Monitor's (azure_health)
 """
-from controller.rollout.overlay import Report, Rolled, overlay  # noqa: F401
+from controller.rollout.overlay import Report, Rolled  # noqa: F401

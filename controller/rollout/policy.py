@@ -63,10 +63,10 @@ class Policy:
     def from_input(cls, value: Mapping[str, Any] | None) -> "Policy":
         if not isinstance(value, Mapping):
             return cls()
-        default = Gates.from_dict(value.get("gates"))
         steps = []
         for s in value.get("steps") or ():
-            gates = Gates.from_dict(s["gates"]) if s.get("gates") is not None else default
+            # A step's own gates override the policy's, threshold by threshold.
+            gates = Gates.from_dict({**(value.get("gates") or {}), **(s.get("gates") or {})})
             steps.append(Step(int(s.get("canary") or 0), int(s.get("mirror") or 0), seconds(s.get("pause")), gates))
         return cls(tuple(steps), True)
 
