@@ -1,5 +1,6 @@
 """The CI templates `amlctl init` copies into a repository (controller/scaffold/templates/): GitHub
-Actions workflows and Azure Pipelines, each for pull requests, merges to main and a drift schedule.
+Actions workflows and Azure Pipelines, each for pull requests, merges to main, a drift schedule and a
+rollout schedule (releases of online endpoints moved on one step at a time).
 
 Offline throughout: the files against each CI's schema (check-jsonschema's vendored copies, with the
 network refused), actionlint on the workflows, and every `amlctl` command line in the templates run
@@ -36,8 +37,8 @@ def load(path: Path) -> dict:
     return doc
 
 
-def test_there_are_three_templates_in_each_family():
-    names = ["amlctl-apply.yml", "amlctl-drift.yml", "amlctl-pr.yml"]
+def test_there_are_four_templates_in_each_family():
+    names = ["amlctl-apply.yml", "amlctl-drift.yml", "amlctl-pr.yml", "amlctl-rollout.yml"]
     assert [p.name for p in GITHUB] == names and [p.name for p in ADO] == names
     # amlctl init copies the whole tree: nothing else may sit in it.
     assert sorted(p.relative_to(TEMPLATES).as_posix() for p in TEMPLATES.rglob("*") if p.is_file()) == sorted(
@@ -278,32 +279,46 @@ def substitute(args: list[str], table: dict[str, str], where: str) -> list[str]:
     return out
 
 
+def command(args: list[str]) -> str:
+    """The subcommand an amlctl line runs: its first word, and a group's subcommand with it
+    (`rollout advance`, `rollout status`)."""
+    return " ".join(args[:2]) if args[0] == "rollout" and len(args) > 1 else args[0]
+
+
 def expected_codes(args: list[str]) -> set[int]:
-    """The exit codes a template treats as success for this command."""
+    """The exit codes a template treats as success for this command. (`rollout advance` exits 1
+    after rolling a release back, or when it refuses: a failure, which the rollout templates catch
+    only to print the status first, then pass on.)"""
     if args[0] == "drift" or (args[0] == "plan" and "--detailed-exitcode" in args):
         return {0, 2}  # 2: changes / drift
     return {0}
 
 
-ORDER = ["validate", "changed", "plan", "apply", "drift"]
+# The order the lines run in below: rollout after apply, so that the stack has endpoints to report.
+ORDER = ["validate", "changed", "plan", "apply", "drift", "rollout advance", "rollout status"]
 
 
 @pytest.mark.parametrize("family", FAMILIES)
 def test_each_family_runs_every_command_amlctl_ci_needs(family: str):
     lines = command_lines(family)
-    subcommands = {args[0] for _, args, _ in lines}
+    subcommands = {command(args) for _, args, _ in lines}
     assert set(ORDER) <= subcommands, f"{family}: no {set(ORDER) - subcommands} line found"
     assert subcommands <= set(ORDER), f"{family}: {subcommands - set(ORDER)} has no place in ORDER"
     for name, args, rest in lines:
         # A success with exit code 2 must not fail the step (bash -e): the template catches it.
         if expected_codes(args) != {0}:
             assert re.match(r"(>\s*\S+\s*)*(2\s*>\s*\S+\s*)?\|\|\s*rc=\$\?", rest), f"{name}: {args} {rest}"
+        # A failed advance must not end the step before the status is printed: caught, passed on after.
+        if command(args) == "rollout advance":
+            assert re.match(r"\|\|\s*rc=\$\?", rest), f"{name}: {args} {rest}"
     by_template = {}
     for name, args, _ in lines:
-        by_template.setdefault(name, set()).add(args[0])
+        by_template.setdefault(name, set()).add(command(args))
     assert {"validate", "changed", "plan"} <= by_template["amlctl-pr.yml"]
     assert {"changed", "apply"} <= by_template["amlctl-apply.yml"]
     assert {"drift"} <= by_template["amlctl-drift.yml"]
+    assert by_template["amlctl-rollout.yml"] == {"rollout advance", "rollout status"}
+    assert all(command(args).startswith("rollout ") == (name == "amlctl-rollout.yml") for name, args, _ in lines)
 
 
 @pytest.fixture
@@ -343,7 +358,7 @@ def test_every_amlctl_line_runs_against_the_example_estate(family: str, estate):
     root, base, head = estate
     table = substitutions(base, head)
     seen = set()
-    lines = sorted(command_lines(family), key=lambda line: ORDER.index(line[1][0]))
+    lines = sorted(command_lines(family), key=lambda line: ORDER.index(command(line[1])))
     for name, args, _ in lines:
         args = substitute(args, table, name)
         if tuple(args) in seen:  # the same line in two jobs (non-production and production)
@@ -361,7 +376,12 @@ def test_every_amlctl_line_runs_against_the_example_estate(family: str, estate):
         if args[0] == "drift":  # json for Azure Boards, markdown for the GitHub issue body
             assert run.code == 0
             assert (json.loads(run.out)["drifted"] == [] if "json" in args else run.out.startswith("No drift"))
-    assert {a[0] for a in seen} == set(ORDER)
+        if command(args) == "rollout advance":  # the estate's endpoints were created, not released
+            assert run.code == 0 and "no release in progress" in run.out, run.out + run.err
+        if command(args) == "rollout status":  # the endpoints apply created, each without a release
+            assert "mlw-credit/online-endpoint/credit-online: traffic" in run.out, run.out
+            assert "release in progress since" not in run.out
+    assert {command(list(a)) for a in seen} == set(ORDER)
 
 
 # -- the glue around the commands: which stacks a run works on ---------------------------------------
@@ -430,6 +450,20 @@ def test_the_stack_selection_steps_pick_azure_stacks_and_split_production(estate
         assert run.returncode == 0, run.stderr
         assert (out["dev"], out["prod"]) == ("dev", "prod")
 
+    # The rollout schedule: drift's selection, split as apply splits (no apply run in the way here).
+    run, out = run_step(step(gh / "amlctl-rollout.yml", "id", "list")["run"], root, tmp_path,
+                        GITHUB_REF="refs/heads/main", **fake_gh_runs(tmp_path, []))
+    assert run.returncode == 0, run.stderr
+    assert json.loads(out["stacks"]) == [{"stack": "dev", "environment": "development"},
+                                         {"stack": "prod", "environment": "production-rollout"}]
+    script = step(ado / "amlctl-rollout.yml", "name", "list")["bash"]
+    run, out = run_step(script, root, tmp_path, BUILD_SOURCEBRANCH="refs/heads/main")
+    assert run.returncode == 0, run.stderr
+    assert (out["dev"], out["prod"]) == ("dev", "prod")
+    for branch in ("refs/heads/feature", ""):  # a manual run from another branch never advances
+        run, _ = run_step(script, root, tmp_path, BUILD_SOURCEBRANCH=branch)
+        assert run.returncode == 1 and "Run this pipeline on main" in run.stdout
+
 
 def test_a_late_github_apply_never_rolls_a_stack_back(estate, tmp_path: Path):
     root, base, head = estate
@@ -468,7 +502,7 @@ def steps_of(doc) -> list[dict]:
 
 
 def runs(job: dict, subcommand: str) -> bool:
-    return any(args[0] == subcommand for s in job.get("steps", []) if isinstance(s.get("run"), str)
+    return any(command(args) == subcommand for s in job.get("steps", []) if isinstance(s.get("run"), str)
                for args, _ in invocations(s["run"]))
 
 
@@ -504,7 +538,41 @@ def test_github_drift_workflow_is_scheduled_and_files_issues():
         assert command in text
 
 
-@pytest.mark.parametrize("name", ["amlctl-apply.yml", "amlctl-drift.yml"])
+def every_15_minutes_off_the_hour(cron: str) -> bool:
+    minutes, *rest = cron.split()
+    at = sorted(int(m) for m in minutes.split(","))
+    return rest == ["*"] * 4 and 0 not in at and [b - a for a, b in zip(at, at[1:] + [at[0] + 60])] == [15] * 4
+
+
+def test_github_rollout_workflow_is_scheduled_serialised_with_apply_and_signs_in():
+    doc = gh("amlctl-rollout.yml")
+    (schedule,) = doc["on"]["schedule"]
+    assert every_15_minutes_off_the_hour(schedule["cron"]) and "workflow_dispatch" in doc["on"]
+    # Reads the apply runs; writes no issue, no pull request, no repository content.
+    assert doc["permissions"] == {"contents": "read", "id-token": "write", "actions": "read"}
+    (job,) = [j for j in doc["jobs"].values() if runs(j, "rollout advance")]
+    assert runs(job, "rollout status") and job["strategy"]["fail-fast"] is False
+    # In apply's concurrency group, per stack, never cancelling the update that holds it.
+    applies = [j for j in gh("amlctl-apply.yml")["jobs"].values() if runs(j, "apply")]
+    assert {j["concurrency"]["group"] for j in applies} == {job["concurrency"]["group"]} == {"amlctl-apply-${{ matrix.stack }}"}
+    assert job["concurrency"]["cancel-in-progress"] is False
+    # The stack's environment, from the list (test_the_stack_selection_steps...): never `production`,
+    # whose reviewers would be asked every 15 minutes.
+    assert job["environment"] == "${{ matrix.environment }}"
+    assert job["strategy"]["matrix"] == {"include": "${{ fromJSON(needs.stacks.outputs.stacks) }}"}
+    assert all(s["with"]["fetch-depth"] == 0 for s in job["steps"] if s.get("uses", "").startswith("actions/checkout@"))
+    assert any(s.get("uses", "").startswith("azure/login@") for s in job["steps"])
+    assert job["env"]["STACK"] == "${{ matrix.stack }}" and job["env"]["ARM_USE_OIDC"] == "true"
+    # What the apply-run guard looks for is what amlctl-apply.yml is.
+    lister = step(TEMPLATES / "github" / "workflows" / "amlctl-rollout.yml", "id", "list")["run"]
+    assert '"--workflow", "amlctl-apply.yml"' in lister and {"apply-dev", "apply-prod"} == {
+        n for n, j in gh("amlctl-apply.yml")["jobs"].items() if runs(j, "apply")}
+    header = (TEMPLATES / "github" / "workflows" / "amlctl-rollout.yml").read_text().split("\nname:", 1)[0]
+    for said in ("production-rollout", "environment:production-rollout", "exits 1", "amlctl-apply-<stack>"):
+        assert said in header
+
+
+@pytest.mark.parametrize("name", ["amlctl-apply.yml", "amlctl-drift.yml", "amlctl-rollout.yml"])
 def test_github_azure_sign_in_is_oidc_with_ids_from_variables(name: str):
     doc = gh(name)
     assert doc["permissions"]["id-token"] == "write"
@@ -553,6 +621,45 @@ def test_azure_pipelines_apply_orders_locks_and_signs_in_with_federation():
         script = cli["inputs"]["inlineScript"]
         assert 'ARM_OIDC_TOKEN="$idToken"' in script and "ARM_USE_OIDC=true" in script
     assert deploying["apply_prod"]["jobs"][0]["environment"] == "amlctl-production"
+
+
+def test_azure_pipelines_rollout_is_scheduled_and_locks_with_apply():
+    doc, apply = ado("amlctl-rollout.yml"), ado("amlctl-apply.yml")
+    (schedule,) = doc["schedules"]
+    assert every_15_minutes_off_the_hour(schedule["cron"])
+    assert schedule["always"] == "true" and schedule["branches"]["include"] == ["main"]
+    assert doc["trigger"] == doc["pr"] == "none"
+    stages = {s["stage"]: s for s in doc["stages"]}
+    advancing = {n: s for n, s in stages.items()
+                 if any(command(a) == "rollout advance" for _, sc in shell_blocks("azure-pipelines", s)
+                        for a, _ in invocations(sc))}
+    assert set(advancing) == {"rollout_dev", "rollout_prod"}
+    assert advancing["rollout_prod"]["dependsOn"] == "stacks"  # not behind non-production's releases
+    # The service connections apply uses, tier by tier (their Exclusive Lock serialises the two
+    # pipelines), and no environment: amlctl-production's approvals would be asked every 15 minutes.
+    defaults = {p["name"]: p["default"] for p in doc["parameters"]}
+    assert defaults == {k: v["default"] for k, v in {p["name"]: p for p in apply["parameters"]}.items()
+                        if k in ("devServiceConnection", "prodServiceConnection")}
+    apply_clis = {s["stage"]: [st for st in steps_of(s) if st.get("task") == "AzureCLI@2"] for s in apply["stages"]}
+    scripts = []
+    for name, tier in (("rollout_dev", "dev"), ("rollout_prod", "prod")):
+        stage = advancing[name]
+        assert stage["lockBehavior"] == "sequential" and "environment" not in json.dumps(stage)
+        (job,) = stage["jobs"]
+        checkouts = [s for s in steps_of(job) if "checkout" in s]
+        assert checkouts and all(s["fetchDepth"] == "0" for s in checkouts)
+        (cli,) = [s for s in steps_of(job) if s.get("task") == "AzureCLI@2"]
+        (applied,) = apply_clis[f"apply_{tier}"]
+        assert cli["inputs"]["azureSubscription"] == applied["inputs"]["azureSubscription"] == \
+            "${{ parameters.%sServiceConnection }}" % tier
+        assert cli["inputs"]["addSpnToEnvironment"] is True
+        script = cli["inputs"]["inlineScript"]
+        assert 'ARM_OIDC_TOKEN="$idToken"' in script and "ARM_USE_OIDC=true" in script
+        scripts.append(script)
+    assert scripts[0] == scripts[1]  # one script, written twice: Azure Pipelines has no YAML anchors
+    header = (TEMPLATES / "azure-pipelines" / "amlctl-rollout.yml").read_text().split("\ntrigger:", 1)[0]
+    for said in ("Exclusive Lock", "Branch control", "exits 1", "amlctl-production"):
+        assert said in header
 
 
 def test_azure_pipelines_drift_is_scheduled_and_reports():
@@ -788,3 +895,136 @@ def test_azure_pipelines_drift_updates_the_stacks_open_work_item_or_creates_one(
     assert run.returncode == 0, run.stderr
     assert (tmp_path / "calls.log").read_text().splitlines()[-1].startswith(
         "az boards work-item create --type Issue --title amlctl drift: stack dev --description <p>")
+
+
+# -- rollout: the schedule leaves out what an unfinished apply may still apply; a failed release fails --
+# A stand-in for the gh CLI's `run list` and `run view` over $FAKE_RUNS (apply runs with their jobs).
+FAKE_GH_RUNS = f"""#!{sys.executable}
+import json, os, sys
+with open(os.environ["FAKE_LOG"], "a") as log:
+    log.write("gh " + " ".join(sys.argv[1:]) + "\\n")
+runs = json.loads(os.environ["FAKE_RUNS"])
+if sys.argv[1:3] == ["run", "list"]:
+    assert sys.argv[3:5] == ["--workflow", "amlctl-apply.yml"], sys.argv
+    print(json.dumps([{{k: r[k] for k in ("databaseId", "status", "url")}} for r in runs]))
+elif sys.argv[1:3] == ["run", "view"]:
+    print(json.dumps({{"jobs": next(r["jobs"] for r in runs if str(r["databaseId"]) == sys.argv[3])}}))
+else:
+    sys.exit(f"unexpected gh call: {{sys.argv}}")
+"""
+
+# A stand-in for amlctl: logs each call; `rollout advance` of stack $FAKE_FAIL exits 1 (a rollback).
+FAKE_AMLCTL = """#!/usr/bin/env bash
+printf "%s\\n" "amlctl $*" >> "$FAKE_LOG"
+case "$1 $2" in
+  "rollout advance") echo "rollout OnlineEndpoint/score: advanced ($4)"; [ "$4" != "${FAKE_FAIL:-}" ] ;;
+  "rollout status") echo "mlw-credit/online-endpoint/score: traffic blue 90%, blue-ee00faa 10% ($4)" ;;
+  *) exit 3 ;;
+esac
+"""
+
+
+def fake_gh_runs(tmp: Path, runs: list[dict]) -> dict[str, str]:
+    bin_dir = tmp / "fake-gh"
+    bin_dir.mkdir(exist_ok=True)
+    (bin_dir / "gh").write_text(FAKE_GH_RUNS)
+    (bin_dir / "gh").chmod(0o755)
+    (tmp / "calls.log").write_text("")
+    return {"PATH": f"{bin_dir}{os.pathsep}{BIN}{os.pathsep}{os.environ['PATH']}", "FAKE_LOG": str(tmp / "calls.log"),
+            "FAKE_RUNS": json.dumps(runs)}
+
+
+def apply_run(number: int, status: str, *jobs: tuple[str, str]) -> dict:
+    return {"databaseId": number, "status": status, "url": f"https://github.com/o/r/actions/runs/{number}",
+            "jobs": [{"name": name, "status": job_status} for name, job_status in jobs]}
+
+
+DONE = "completed"
+
+
+@pytest.mark.parametrize("runs, advanced", [
+    ([], ["dev", "prod"]),
+    # A finished run is not looked into.
+    ([apply_run(1, DONE, ("changed", DONE), ("apply-dev (dev)", DONE), ("apply-prod (prod)", DONE))], ["dev", "prod"]),
+    # Its stacks not known yet: any of them may come.
+    ([apply_run(2, "in_progress", ("changed", "in_progress"))], []),
+    # Applying dev; prod's jobs come after dev's, so prod may come too.
+    ([apply_run(3, "in_progress", ("changed", DONE), ("apply-dev (dev)", "in_progress"))], []),
+    # Dev applied; prod waits for its reviewers (or in its concurrency group).
+    ([apply_run(4, "waiting", ("changed", DONE), ("apply-dev (dev)", DONE), ("apply-prod (prod)", "waiting"))], ["dev"]),
+    # Only prod changed (apply-dev skipped), queued behind another update of prod.
+    ([apply_run(5, "in_progress", ("changed", DONE), ("apply-dev", DONE), ("apply-prod (prod)", "pending"))], ["dev"]),
+    # Only dev changed and applied (apply-prod skipped): nothing left for this run to apply.
+    ([apply_run(6, "in_progress", ("changed", DONE), ("apply-dev (dev)", DONE), ("apply-prod", DONE))], ["dev", "prod"]),
+    # Two runs: the older one waits for prod's reviewers, the newer one is applying dev.
+    ([apply_run(8, "in_progress", ("changed", DONE), ("apply-dev (dev)", "in_progress")),
+      apply_run(7, "waiting", ("changed", DONE), ("apply-dev (dev)", DONE), ("apply-prod (prod)", "waiting"))], []),
+])
+def test_github_rollout_leaves_out_stacks_an_unfinished_apply_may_still_apply(estate, tmp_path: Path, runs, advanced):
+    root, _, _ = estate
+    script = step(TEMPLATES / "github" / "workflows" / "amlctl-rollout.yml", "id", "list")["run"]
+    run, out = run_step(script, root, tmp_path, GITHUB_REF="refs/heads/main", **fake_gh_runs(tmp_path, runs))
+    assert run.returncode == 0, run.stderr
+    assert [s["stack"] for s in json.loads(out["stacks"])] == advanced
+    for name in {"dev", "prod"} - set(advanced):
+        assert f"::notice::Not advancing {name} this time: the apply run https://github.com/o/r/actions/runs/" in run.stdout
+    calls = (tmp_path / "calls.log").read_text().splitlines()
+    assert calls[0].startswith("gh run list --workflow amlctl-apply.yml")
+    assert [c.split()[3] for c in calls[1:]] == [str(r["databaseId"]) for r in runs if r["status"] != DONE]
+
+
+def test_github_rollout_runs_on_main_only(estate, tmp_path: Path):
+    root, _, _ = estate
+    script = step(TEMPLATES / "github" / "workflows" / "amlctl-rollout.yml", "id", "list")["run"]
+    run, out = run_step(script, root, tmp_path, GITHUB_REF="refs/heads/feature", **fake_gh_runs(tmp_path, []))
+    assert run.returncode == 1 and "::error::Run this workflow on main" in run.stdout and "stacks" not in out
+
+
+def fake_amlctl(tmp: Path, env: dict[str, str]) -> dict[str, str]:
+    """fake_clis' (or fake_gh_runs') environment, with amlctl in the same fake bin directory."""
+    bin_dir = Path(env["PATH"].split(os.pathsep, 1)[0])
+    (bin_dir / "amlctl").write_text(FAKE_AMLCTL)
+    (bin_dir / "amlctl").chmod(0o755)
+    return env
+
+
+def test_github_rollout_prints_the_status_and_fails_with_a_failed_release(tmp_path: Path):
+    script = step(TEMPLATES / "github" / "workflows" / "amlctl-rollout.yml", "id", "advance")["run"]
+    for fail, code in (("", 0), ("prod", 1)):
+        env = fake_amlctl(tmp_path, fake_clis(tmp_path, ""))
+        (tmp_path / "summary").write_text("")
+        run, _ = run_step(script, tmp_path, tmp_path, STACK="prod", FAKE_FAIL=fail, **env)
+        assert run.returncode == code, run.stdout + run.stderr
+        # The status after advance, a rollback too: in the log and in the run's summary.
+        assert (tmp_path / "calls.log").read_text().splitlines() == [
+            "amlctl rollout advance --stack prod", "amlctl rollout status --stack prod"]
+        assert "traffic blue 90%, blue-ee00faa 10% (prod)" in run.stdout
+        summary = (tmp_path / "summary").read_text()
+        assert summary.startswith("### amlctl rollout: stack `prod`\n") and "blue-ee00faa 10% (prod)" in summary
+        assert ("::error::amlctl rollout advance --stack prod exited 1" in run.stdout) == bool(code)
+
+
+def test_azure_pipelines_rollout_advances_every_stack_then_fails_for_a_failed_release(tmp_path: Path):
+    (cli, _) = [s for s in steps_of(ado("amlctl-rollout.yml")) if s.get("task") == "AzureCLI@2"]
+    script = cli["inputs"]["inlineScript"]
+    signed_in = {"servicePrincipalId": "app-id", "tenantId": "tenant-id", "idToken": "federated-token",
+                 "AMLCTL_BACKEND_URL": "azblob://state?storage_account=acct"}
+    for fail, code in (("", 0), ("dev", 1)):
+        env = fake_amlctl(tmp_path, fake_clis(tmp_path, "22222222-2222-2222-2222-222222222222"))
+        run, _ = run_step(script, tmp_path, tmp_path, STACKS="dev prod", FAKE_FAIL=fail, **signed_in, **env)
+        assert run.returncode == code, run.stdout + run.stderr
+        # dev's failed release does not stop prod's step; the run fails after both, naming dev.
+        assert (tmp_path / "calls.log").read_text().splitlines() == [
+            "az account show --query id -o tsv",
+            "amlctl rollout advance --stack dev", "amlctl rollout status --stack dev",
+            "amlctl rollout advance --stack prod", "amlctl rollout status --stack prod"]
+        assert f"##vso[task.uploadsummary]{tmp_path}/rollout.md" in run.stdout
+        summary = (tmp_path / "rollout.md").read_text()
+        assert "### amlctl rollout: stack `dev`" in summary and "blue-ee00faa 10% (prod)" in summary
+        assert ("##vso[task.logissue type=error]amlctl rollout advance --stack dev exited 1" in run.stdout) == bool(code)
+        assert "--stack prod exited" not in run.stdout
+    # No persistent state: nothing is run.
+    env = fake_amlctl(tmp_path, fake_clis(tmp_path, ""))
+    run, _ = run_step(script, tmp_path, tmp_path, STACKS="dev", **{**signed_in, "AMLCTL_BACKEND_URL": ""}, **env)
+    assert run.returncode == 1 and "Set AMLCTL_BACKEND_URL" in run.stdout
+    assert (tmp_path / "calls.log").read_text() == ""
