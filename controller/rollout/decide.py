@@ -192,10 +192,10 @@ class _State:
 
     def immediate(self, release: Release) -> bool:
         """Nothing to step through: no steps (blue/green), a step index past the policy's (it lost
-        steps), or no live traffic on what moves (nothing to canary)."""
+        steps), or no live traffic on what moves (nothing to canary, nothing to mirror a share of)."""
         if release.step >= len(self.steps):
             return True
-        return all(not self.ep.traffic.get(m.deployment) for m in release.moving) and not self.steps[release.step].mirror
+        return all(not self.ep.traffic.get(m.deployment) for m in release.moving)
 
     def evaluate(self, release: Release, health: HealthOf | None) -> Release | Decision:
         if self.immediate(release):
