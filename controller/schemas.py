@@ -364,7 +364,10 @@ class Annotated:
 
 _ANNOTATIONS = {"x-amlctl-ref": "ref", "x-amlctl-path": "path", "x-amlctl-secret": "secret",
                 "x-amlctl-run-output": "run-output", "x-amlctl-ref-in-estate": "ref-in-estate",
-                "x-amlctl-arm": "arm", "x-amlctl-arm-set": "arm-set"}
+                "x-amlctl-arm": "arm", "x-amlctl-arm-set": "arm-set",
+                # a field amlctl adds to the az ml file (a pipeline's schedule, an endpoint's rollout):
+                # az ml and azure-ai-ml do not know it
+                "x-amlctl-extension": "extension"}
 
 
 def annotations(schemas: SchemaSet, file: str, instance: Any) -> list[Annotated]:

@@ -9,6 +9,7 @@ print the agreement figure and every mismatch:
 from __future__ import annotations
 
 import fnmatch
+import functools
 import io
 import sys
 import warnings
@@ -238,7 +239,11 @@ RUN_OUTPUT_FIELDS = {"model_id": ("properties", "modelSettings", "modelId"), "mo
 
 def _load_entity(spec: KindSpec, m: Manifest, root: Path, resource: Resource | None = None) -> Any:
     import azure.ai.ml as aml
-    body = dict(m.spec)
+    # What amlctl adds to the az ml file (x-amlctl-extension: a rollout policy) is not azure-ai-ml's.
+    schemas = _schemas()
+    extensions = {a.path for a in S.annotations(schemas, schemas.kinds[m.kind].file, m.spec)
+                  if a.key == "extension" and len(a.path) == 1}
+    body = {k: v for k, v in m.spec.items() if (k,) not in extensions}
     for key, where in RUN_OUTPUT_FIELDS.items():
         if isinstance(body.get(key), dict) and "output_of" in body[key] and resource is not None:
             body[key] = lookup(resource.inputs, where)
@@ -248,6 +253,11 @@ def _load_entity(spec: KindSpec, m: Manifest, root: Path, resource: Resource | N
         load = getattr(aml, spec.loader) if isinstance(spec.loader, str) else spec.loader
         return load(io.StringIO(yaml.safe_dump(body, sort_keys=False)),
                                          relative_origin=str(origin))
+
+
+@functools.lru_cache(maxsize=1)
+def _schemas() -> S.SchemaSet:
+    return S.load()
 
 
 def _stack(name: str = "fidelity", **settings: Any) -> Stack:

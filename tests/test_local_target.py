@@ -179,19 +179,21 @@ def test_changing_max_node_count_updates_the_compute_in_place(tmp_path: Path) ->
 
 
 @needs_engine
-def test_changing_instance_type_replaces_the_deployment(tmp_path: Path) -> None:
+def test_a_deployment_that_serves_is_never_replaced_in_place(tmp_path: Path) -> None:
+    """As Azure ML: a deployment that takes traffic cannot be deleted, so a same-name replace (delete,
+    then create) is refused and changes nothing. amlctl's rollout stage releases such a change beside
+    it instead (tests/test_rollout_engine.py); this graph goes to the engine without that stage."""
+    from pulumi.automation import errors
     target = Target(tmp_path, small_graph(instance_type="Standard_DS3_v2"))
     target.up()
 
     target.graph = small_graph(instance_type="Standard_F4s_v2")
-    result = target.up()
-    assert result.summary.resource_changes.get("replace") == 1, result.summary.resource_changes
+    with pytest.raises(errors.CommandError) as failed:
+        target.up()
+    assert "cannot delete deployment 'blue': it takes 100% of the endpoint's live traffic" in str(failed.value)
     deployment = target.doc("w/online-endpoint/ep/deployments/blue")
-    assert deployment["properties"]["properties"]["instanceType"] == "Standard_F4s_v2"
-    # Same ARM id, so ARM needs delete-then-create (create-first would collide with itself).
-    assert [o["op"] for o in target.ops() if o["name"] == "w/online-endpoint/ep/deployments/blue"] == \
-        ["create", "delete", "create"]
-    assert target.up().summary.resource_changes == {"same": len(target.graph.resources) + 1}
+    assert deployment["properties"]["properties"]["instanceType"] == "Standard_DS3_v2"
+    assert [o["op"] for o in target.ops() if o["name"] == "w/online-endpoint/ep/deployments/blue"] == ["create"]
 
 
 @needs_engine

@@ -70,9 +70,11 @@ def test_new_instance_type_is_released_beside_the_deployment_that_serves(estate:
     code, data = plan_json(estate)
     replaced = [c for c in data["changes"] if c["action"] == "replace"]
     assert len(replaced) == 1 and replaced[0]["release"]
-    # green takes 10% of the traffic: a new deployment, named by its content, beside it; no --allow-delete.
-    assert re.fullmatch(r"released beside green: new deployment green-[0-9a-f]{7} \(blue/green, all traffic at "
-                        r"once\); green is deleted once it takes no traffic", replaced[0]["label"]), replaced[0]["label"]
+    # green takes 10% of the traffic: a new deployment, named by its content, beside it, through the
+    # endpoint's rollout policy; no --allow-delete.
+    assert re.fullmatch(r"released beside green: new deployment green-[0-9a-f]{7} \(through the rollout's steps: "
+                        r"mirror 20% -> canary 10% -> canary 50% -> all\); green is deleted once it takes no traffic",
+                        replaced[0]["label"]), replaced[0]["label"]
     assert data["apply"]["needs_allow_delete"] == [] and code == 0
     assert any(p["path"] == "properties.instanceType" and p["forces_replace"] for p in replaced[0]["properties"])
 
