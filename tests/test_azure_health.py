@@ -8,17 +8,15 @@ model classes to build it from (its generated layer is typed as JSON)."""
 from __future__ import annotations
 
 import datetime as dt
-import io
-import json
 import urllib.parse
 
 import pytest
 import requests
-import urllib3
-from azure.core.credentials import AccessToken
 from azure.core.exceptions import ClientAuthenticationError
 from azure.core.pipeline.transport import RequestsTransport
 from azure.monitor.query import MetricsQueryClient
+
+from azure_http import Credential, response
 
 from controller.rollout import azure_health
 from controller.rollout.azure_health import HealthUnavailable
@@ -73,22 +71,7 @@ class Monitor(requests.Session):
         self.calls.append({"method": method, "host": parts.netloc, "path": parts.path, "query": query,
                            "headers": dict(kw.get("headers") or {})})
         status, answer = self.answers[query["metricnames"]]
-        r = requests.Response()
-        r.status_code, r._content, r.url = status, json.dumps(answer).encode(), url
-        r.reason = {200: "OK", 403: "Forbidden", 404: "Not Found"}.get(status, "")
-        r.headers["Content-Type"] = "application/json"
-        r.request = requests.Request(method, url).prepare()
-        r.raw = urllib3.HTTPResponse(body=io.BytesIO(r._content), preload_content=False)
-        return r
-
-
-class Credential:
-    def __init__(self):
-        self.scopes: list[tuple[str, ...]] = []
-
-    def get_token(self, *scopes, **kw):
-        self.scopes.append(scopes)
-        return AccessToken("token-of-the-deploying-identity", 9_999_999_999)
+        return response(method, url, status, answer)
 
 
 def client(monitor: Monitor, credential=None) -> MetricsQueryClient:

@@ -4,17 +4,15 @@ The reader runs against a stand-in HTTP session (no Azure here); the program run
 own mocks, in a process of its own (the mock state is process-global)."""
 from __future__ import annotations
 
-import io
 import json
 import subprocess
 import sys
 
 import pytest
 import requests
-import urllib3
-from azure.core.credentials import AccessToken
 from azure.core.pipeline.transport import RequestsTransport
 
+from azure_http import Credential as VaultCredential, response
 from conftest import REPO
 
 from controller.program import keyvault
@@ -31,21 +29,11 @@ class Session(requests.Session):
 
     def request(self, method, url, **kw):  # noqa: D401 - requests' own signature
         self.calls.append((method, url, dict(kw.get("headers") or {})))
-        r = requests.Response()
-        r.status_code, r._content, r.url = self.status, json.dumps(self.body).encode(), url
-        r.headers["Content-Type"] = "application/json"
-        r.request = requests.Request(method, url).prepare()
-        r.raw = urllib3.HTTPResponse(body=io.BytesIO(r._content), preload_content=False)
-        return r
+        return response(method, url, self.status, self.body)
 
 
-class Credential:
-    def __init__(self):
-        self.scopes: list[tuple[str, ...]] = []
-
-    def get_token(self, *scopes, **kw):
-        self.scopes.append(scopes)
-        return AccessToken("token-for-the-vault", 9_999_999_999)
+def Credential() -> VaultCredential:
+    return VaultCredential("token-for-the-vault")
 
 
 def test_reads_the_current_value_with_a_token_for_the_vault():
