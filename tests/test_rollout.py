@@ -232,3 +232,26 @@ def test_the_overlay_renames_follows_references_freezes_the_old_one_and_is_deter
     assert flow.inputs["url"]["$output"]["resource"] == fresh.name and set(flow.depends_on) == {frozen.name, fresh.name}
     assert rolled.graph.to_json() == O.overlay(g, rec, T0).graph.to_json()
     assert json.loads(rolled.graph.to_json())["format"] == "amlctl.dev/graph/v1"
+
+
+def test_validate_rejects_what_a_release_could_not_do(repo, tmp_path):
+    from conftest import amlctl, write_tree
+    from test_rollout_engine import FILES
+    files = dict(FILES)
+    files["manifests/endpoint.yaml"] = (
+        "$schema: https://azuremlschemas.azureedge.net/latest/managedOnlineEndpoint.schema.json\nname: score\n"
+        "auth_mode: key\nmirror_traffic:\n  blue: 40\nrollout:\n  steps:\n    - mirror: 20\n")
+    files["manifests/batch.yaml"] = ("$schema: https://azuremlschemas.azureedge.net/latest/batchEndpoint.schema.json\n"
+                                     "name: nightly\ndefaults:\n  deployment_name: gone\n")
+    run = amlctl("validate", cwd=repo(files))
+    out = run.out + run.err
+    assert run.code == 1, out
+    assert "manifests/endpoint.yaml:6:1: error[M004]" in out and "needs a traffic split" in out, out
+    assert "manifests/endpoint.yaml:8:15: error[M005]" in out and "60% in all" in out, out
+    assert "manifests/batch.yaml:4:20: error[M004]" in out and "'gone', which is not a deployment" in out, out
+    files["manifests/endpoint.yaml"] = FILES["manifests/endpoint.yaml"] + "rollout:\n  steps:\n    - canary: 10\n      mirror: 5\n"
+    del files["manifests/batch.yaml"]
+    run = amlctl("validate", cwd=write_tree(tmp_path / "two", files))
+    out = run.out + run.err
+    assert run.code == 1 and "manifests/endpoint.yaml:8:7: error[S003]" in out, out
+    assert "a rollout step sets either canary: PERCENT or mirror: PERCENT" in out, out

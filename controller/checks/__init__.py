@@ -90,6 +90,8 @@ def check(manifests: list[Manifest], options: Options, schemas: S.SchemaSet | No
             _role(m, result)
         if m.kind == "OnlineEndpoint":
             _traffic(m, manifests, result)
+        if m.kind == "BatchEndpoint":
+            _default_deployment(m, manifests, result)
     promptflow.check(manifests, options, index, result)  # a flow's connections, its endpoint identity's roles
     serverless.check(manifests, result)  # identities Azure ML does not support on serverless compute (M012)
     return result
@@ -290,6 +292,20 @@ def _role(m: Manifest, result: Result) -> None:
         hint_text = f" (did you mean {hint[0]!r}?)" if hint else ""
         _emit(result, m, ("role",), "M008", f"role {role!r} is not a built-in role amlctl knows, a role-definition "
               f"GUID or a role-definition ARM id{hint_text}")
+
+
+def _default_deployment(endpoint: Manifest, manifests: list[Manifest], result: Result) -> None:
+    """A batch endpoint's default must be one of its deployments: removing the default deployment
+    while the endpoint still names it is an error, as removing one an online endpoint's traffic names."""
+    name = (endpoint.spec.get("defaults") or {}).get("deployment_name")
+    if not isinstance(name, str):
+        return
+    deployments = sorted(d.name for d in manifests
+                         if d.kind == "BatchDeployment" and d.spec.get("endpoint_name") == endpoint.name
+                         and (d.workspace == endpoint.workspace or None in (d.workspace, endpoint.workspace)))
+    if name not in deployments:
+        _emit(result, endpoint, ("defaults", "deployment_name"), "M004", f"defaults.deployment_name names "
+              f"{name!r}, which is not a deployment of this endpoint (its deployments: {', '.join(deployments) or 'none'})")
 
 
 def _traffic(endpoint: Manifest, manifests: list[Manifest], result: Result) -> None:
