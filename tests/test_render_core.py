@@ -172,3 +172,26 @@ def test_render_cli_fails_cleanly_on_an_unknown_stack():
     run = amlctl("render", "--stack", "nope", cwd=REPO)
     assert run.code == 2  # a usage error, like any mistyped stack
     assert "Pulumi.nope.yaml" in run.err and "Traceback" not in run.err
+
+
+def test_a_data_input_without_a_path_is_left_out_and_reported(estate: Path):
+    """`inputs: {data: {type: mltable}}` is filled by `az ml job create --set inputs.data.path=...`;
+    rendered as it is, it would be a job input without the `uri` Azure requires."""
+    (estate / "manifests" / "train-job.yaml").write_text("""apiVersion: amlctl.dev/v1alpha1
+kind: Job
+metadata: {name: train-unbound}
+spec:
+  type: command
+  command: python train.py --data ${{inputs.data}} --lr ${{inputs.lr}}
+  environment: azureml:AzureML-sklearn-1.0-ubuntu20.04-py38-cpu@latest
+  compute: azureml:cpu-cluster
+  inputs:
+    data: {type: mltable}
+    lr: 0.1
+""")
+    out = rendered(estate)
+    [run] = [r for r in out.graph.resources if r.name.startswith("mlw-credit/job/train-unbound/runs/")]
+    assert run.inputs["properties"]["inputs"] == {"lr": {"jobInputType": "literal", "value": "0.1"}}
+    [warning] = [d for d in out.diagnostics if d.subject == "Job/train-unbound"]
+    assert (warning.code, warning.severity.value, warning.line) == ("R001", "warning", 10)
+    assert "--set inputs.data.path=" in warning.message

@@ -281,7 +281,8 @@ def test_user_assigned_identity_gets_no_implicit_roles(tmp_path: Path) -> None:
                                                                f"    user_assigned_identities:\n"
                                                                f"      - resource_id: {uai}\n"),
         "manifests/endpoints/blue.yaml": online_deployment("blue", "ep-a")}))
-    assert graph[EP].inputs["identity"] == {"type": "UserAssigned", "userAssignedIdentities": {uai: {}}}
+    # A list of ids: the SDK's shape (the provider sends ARM's {id: {}} map itself).
+    assert graph[EP].inputs["identity"] == {"type": "UserAssigned", "userAssignedIdentities": [uai]}
     assert not [r for r in graph.values() if r.type.endswith("RoleAssignment")
                 and r.inputs["principalId"] == {"$output": {"resource": EP, "property": "identity.principalId"}}]
     assert not [d for d in graph[f"{EP}/deployments/blue"].depends_on if d.startswith("rbac/")]
@@ -326,7 +327,7 @@ def test_data_collections_are_registered_as_data_assets(tmp_path: Path) -> None:
                                      "manifests/endpoints/blue.yaml": blue_yaml}))
     blue = graph[f"{EP}/deployments/blue"]
     collections = blue.inputs["properties"]["dataCollector"]["collections"]
-    assert collections["model_inputs"] == {"dataCollectionMode": "enabled", "samplingRate": 0.5,
+    assert collections["model_inputs"] == {"dataCollectionMode": "Enabled", "samplingRate": 0.5,
                                            "dataId": f"{WS_ID}/data/ep-a-blue-model_inputs/versions/1"}
     assert collections["model_outputs"]["dataId"] == f"{WS_ID}/data/outs/versions/2"
     default = graph["mlw-t/data/ep-a-blue-model_inputs@1"]
@@ -422,3 +423,12 @@ def test_rendering_leaves_the_schemas_constants_untouched(tmp_path: Path) -> Non
                                                                                   "private-network-connection": True}
     assert graph[f"{EP}/deployments/green"].inputs["properties"]["properties"] == {}
     assert S.load().documents == before
+
+
+def test_environment_variable_values_are_strings(tmp_path: Path) -> None:
+    """YAML reads `WORKER_COUNT: 2` as an int; ARM and the provider type the map string to string."""
+    env = "  environment_variables:\n    WORKER_COUNT: 2\n    DEBUG: true\n    NAME: blue\n"
+    graph = rendered(tree(tmp_path, {"manifests/endpoints/ep.yaml": online_endpoint("ep-a"),
+                                     "manifests/endpoints/blue.yaml": online_deployment("blue", "ep-a", extra=env)}))
+    assert graph[f"{EP}/deployments/blue"].inputs["properties"]["environmentVariables"] == {
+        "WORKER_COUNT": "2", "DEBUG": "true", "NAME": "blue"}

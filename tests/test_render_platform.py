@@ -172,8 +172,8 @@ managed_network:
     assert ws["friendlyName"] == "Risk" and ws["description"] == "Risk models" and ws["hbiWorkspace"] is True
     assert ws["publicNetworkAccess"] == "Disabled" and ws["systemDatastoresAuthMode"] == "Identity"
     assert ws["kind"] == "default" and ws["imageBuildCompute"] == "cpu"
-    assert ws["identity"] == {"type": "SystemAssigned,UserAssigned", "userAssignedIdentities": {
-        f"{P}/Microsoft.ManagedIdentity/userAssignedIdentities/u": {}}}
+    assert ws["identity"] == {"type": "SystemAssigned,UserAssigned", "userAssignedIdentities": [
+        f"{P}/Microsoft.ManagedIdentity/userAssignedIdentities/u"]}
     assert ws["encryption"] == {
         "status": "Enabled", "cosmosDbResourceId": f"{P}/Microsoft.DocumentDB/databaseAccounts/c",
         "keyVaultProperties": {"keyVaultArmId": f"{P}/Microsoft.KeyVault/vaults/kv",
@@ -459,3 +459,38 @@ managed_network: {{isolation_mode: allow_internet_outbound}}
         assert set(ws_inputs[key]) <= set(pt.input_type_py_to_pulumi_names(args).values()), key
     region = g.by_name()["registry/reg-test"].inputs["regionDetails"][0]
     assert set(region) <= set(pt.input_type_py_to_pulumi_names(mls.RegistryRegionArmDetailsArgs).values())
+
+
+def test_compute_instance_settings_the_typed_compute_drops_go_through_the_generic_resource(tmp_path: Path) -> None:
+    """pulumi-azure-native's Compute (REST 2025-12-01) has no enableRootAccess, enableOSPatching or
+    releaseQuotaOnStop and would drop them: a compute instance is the generic resource, at an API
+    version that has them, with the same body; a cluster stays the typed Compute."""
+    ci = envelope("Compute", "ci-a", """
+type: computeinstance
+size: Standard_DS3_v2
+enable_root_access: false
+identity: {type: system_assigned}
+schedules:
+  compute_start_stop:
+    - action: start
+      trigger: {type: recurrence, frequency: week, interval: 1, schedule: {hours: [8], minutes: [0], week_days: [monday]}}
+""")
+    cluster = envelope("Compute", "cpu", "type: amlcompute\nsize: Standard_DS3_v2\n")
+    g = graph_of(tmp_path, {**stack(), "manifests/ws.yaml": WORKSPACE, "manifests/c.yaml": ci + "---\n" + cluster}
+                 ).by_name()
+    r = g["mlw-test/compute/ci-a"]
+    assert r.type == "azure-native:resources:Resource"
+    assert {k: v for k, v in r.inputs.items() if k not in ("properties", "tags", "location")} == {
+        "resourceGroupName": "rg-dev", "resourceProviderNamespace": "Microsoft.MachineLearningServices",
+        "parentResourcePath": "workspaces/mlw-test", "resourceType": "computes", "resourceName": "ci-a",
+        "apiVersion": "2024-04-01-preview", "identity": {"type": "SystemAssigned"}}
+    props = r.inputs["properties"]
+    assert props["computeType"] == "ComputeInstance"
+    assert (props["properties"]["enableRootAccess"], props["properties"]["enableOSPatching"],
+            props["properties"]["releaseQuotaOnStop"]) == (False, False, False)
+    # The trigger type is the schedule's, not the recurrence's; the action is ARM's Start.
+    assert props["properties"]["schedules"]["computeStartStop"] == [{
+        "action": "Start", "status": "Enabled", "triggerType": "Recurrence",
+        "recurrence": {"frequency": "Week", "interval": 1,
+                       "schedule": {"hours": [8], "minutes": [0], "weekDays": ["Monday"]}}}]
+    assert g["mlw-test/compute/cpu"].type == "azure-native:machinelearningservices:Compute"

@@ -108,6 +108,14 @@ def _string(value: Any, c: Convert) -> Any:
     return value if isinstance(value, str) else str(value)
 
 
+def _string_values(value: Any, c: Convert) -> Any:
+    """A map ARM types as string to string (environment variables): YAML's `WORKER_COUNT: 2` is an
+    int, which the provider's schema does not take (and azure-ai-ml would send as JSON 2)."""
+    if not isinstance(value, Mapping):
+        return value
+    return {k: v if isinstance(v, (str, dict)) else _string(v, c) for k, v in value.items()}
+
+
 _PASCAL = re.compile(r"(?:^|_)([a-z0-9])")
 
 
@@ -128,6 +136,7 @@ CONVERTERS: dict[str, Callable[[Any, Convert], Any]] = {
     "duration-min": _minutes,
     "verbatim": _verbatim,
     "string": _string,
+    "string-values": _string_values,
     "pascal": _pascal,
     # Values only the kind renderer can resolve: references become ARM ids, local paths become
     # uploaded assets, files become their text, identities take ARM's shape.
@@ -258,14 +267,17 @@ def _trigger(trigger: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _compute_schedules(value: Any, c: Convert) -> Any:
-    """Compute instance start/stop schedules: ARM nests the trigger under `cron` or `recurrence`."""
+    """Compute instance start/stop schedules: ARM nests the trigger under `cron` or `recurrence`.
+    The trigger type is the schedule's own property: Cron and Recurrence (unlike a Schedule
+    resource's CronTrigger) have none. The power action is ARM's Start/Stop, not the CLI's start."""
     out = []
     for item in value:
         t = _trigger(item.get("trigger", {}))
-        nested = "cron" if t["triggerType"] == "Cron" else "recurrence"
-        entry = {"action": item.get("action"),
+        trigger_type = t.pop("triggerType")
+        nested = "cron" if trigger_type == "Cron" else "recurrence"
+        entry = {"action": _pascal(item.get("action"), c),
                  "status": {"enabled": "Enabled", "disabled": "Disabled"}.get(item.get("state", "enabled"), "Enabled"),
-                 "triggerType": t["triggerType"], nested: t}
+                 "triggerType": trigger_type, nested: t}
         out.append(entry)
     return out
 

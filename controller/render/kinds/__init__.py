@@ -106,11 +106,13 @@ def identity(value: Any) -> Any:
     kinds = {"system_assigned": "SystemAssigned", "user_assigned": "UserAssigned",
              "system_assigned,user_assigned": "SystemAssigned,UserAssigned", "none": "None"}
     out: dict[str, Any] = {"type": kinds.get(value.get("type", ""), value.get("type"))}
+    # pulumi-azure-native takes the user-assigned identities as a list of ARM ids and sends ARM's
+    # {id: {}} map itself: a map given to the SDK is not what its schema types, and is dropped.
     uai = value.get("user_assigned_identities")
     if isinstance(uai, list):
-        out["userAssignedIdentities"] = {i["resource_id"]: {} for i in uai if isinstance(i, dict) and "resource_id" in i}
+        out["userAssignedIdentities"] = sorted({i["resource_id"] for i in uai if isinstance(i, dict) and "resource_id" in i})
     elif isinstance(uai, dict):
-        out["userAssignedIdentities"] = {k: {} for k in uai}
+        out["userAssignedIdentities"] = sorted(uai)
     return out
 
 

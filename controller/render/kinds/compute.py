@@ -1,18 +1,56 @@
-"""Compute: clusters, compute instances and attached Kubernetes, one machinelearningservices.Compute each."""
+"""Compute: clusters, compute instances and attached Kubernetes, one machinelearningservices.Compute each.
+
+A compute instance goes through `azure-native:resources:Resource` instead, at an explicit API
+version: its root access, OS patching and quota-on-stop settings (`enableRootAccess`,
+`enableOSPatching`, `releaseQuotaOnStop`, which azure-ai-ml always sends) are in the Azure ML REST
+API's ComputeInstanceProperties (2024-04-01-preview, for one) but not in the 2025-12-01 schema
+pulumi-azure-native 3.29's typed Compute is generated from, and the provider drops what its schema
+does not type: Azure would create the instance with its defaults. They are creation-time settings
+of the instance's VM, so a second request after the typed create could not set them; the generic
+resource PUTs the whole body, as azure-ai-ml does, in the one create. Always, not only when a
+setting differs from the default: a compute instance that changed resource type between applies
+would be deleted and created again.
+"""
 from __future__ import annotations
+
+from typing import Any
 
 from controller.manifests.model import Manifest
 from controller.render.context import ML, Context, resource_name
 from controller.render.kinds import renders, scope, workspace_dep
+
+GENERIC = "azure-native:resources:Resource"
+# An Azure ML REST version whose ComputeInstanceProperties has enableRootAccess, enableOSPatching
+# and releaseQuotaOnStop (azure-rest-api-specs; bicep-types-az's 2024-04-01-preview types).
+INSTANCE_API = "2024-04-01-preview"
+# The generic resource's identity type (resources.ResourceIdentityType, a closed enum) spells the
+# combined type with a space, where machinelearningservices' ManagedServiceIdentityType has none.
+_GENERIC_IDENTITY = {"SystemAssigned,UserAssigned": "SystemAssigned, UserAssigned"}
 
 
 @renders("Compute")
 def compute(m: Manifest, ctx: Context) -> None:
     deps: set[str] = set()
     body = ctx.arm(m, deps).body
-    inputs = {**scope(m, ctx), "computeName": m.name, "location": body.get("location", ctx.workspace_location(m.workspace)),
-              "properties": body.get("properties", {}), "tags": ctx.tags(m, body.get("tags"))}
-    if "identity" in body:
-        inputs["identity"] = body["identity"]
-    ctx.add(m, resource_name(m), ML + "Compute", inputs, depends_on=deps | {workspace_dep(m, ctx)},
+    properties = body.get("properties", {})
+    location = body.get("location", ctx.workspace_location(m.workspace))
+    inputs: dict[str, Any]
+    if properties.get("computeType") == "ComputeInstance":
+        inputs = {"resourceGroupName": ctx.resource_group,
+                  "resourceProviderNamespace": "Microsoft.MachineLearningServices",
+                  "parentResourcePath": f"workspaces/{m.workspace}", "resourceType": "computes",
+                  "resourceName": m.name, "apiVersion": INSTANCE_API, "location": location,
+                  "properties": properties, "tags": ctx.tags(m, body.get("tags"))}
+        if "identity" in body:
+            identity = dict(body["identity"])
+            identity["type"] = _GENERIC_IDENTITY.get(identity.get("type"), identity.get("type"))
+            inputs["identity"] = identity
+        type_ = GENERIC
+    else:
+        inputs = {**scope(m, ctx), "computeName": m.name, "location": location, "properties": properties,
+                  "tags": ctx.tags(m, body.get("tags"))}
+        if "identity" in body:
+            inputs["identity"] = body["identity"]
+        type_ = ML + "Compute"
+    ctx.add(m, resource_name(m), type_, inputs, depends_on=deps | {workspace_dep(m, ctx)},
             label=f"{m.spec.get('type')} {m.name}")

@@ -48,21 +48,22 @@ def _asset_reference(value: Any, c: arm.Convert) -> Any:
 
 def _data_collector(value: Any, c: arm.Convert) -> Any:
     """az ml's data_collector in ARM's shape: the sampling rate goes into every collection, and
-    `enabled` becomes the collection mode (lower case, as azure-ai-ml sends it). Each collection's
-    data asset id is the renderer's (it needs the estate)."""
+    `enabled` becomes the collection mode. Enums take the provider's spelling (Enabled, Hour), not
+    the lower case azure-ai-ml sends (the service reads both; the SDK's schema has only these).
+    Each collection's data asset id is the renderer's (it needs the estate)."""
     if not isinstance(value, dict):
         return value
     rate = value.get("sampling_rate")
     collections: dict[str, Any] = {}
     for name in sorted(value.get("collections") or {}):
         item = value["collections"][name] or {}
-        out = {"dataCollectionMode": "enabled" if str(item.get("enabled")).lower() == "true" else "disabled"}
+        out = {"dataCollectionMode": "Enabled" if str(item.get("enabled")).lower() == "true" else "Disabled"}
         if rate is not None:
             out["samplingRate"] = rate
         collections[name] = out
     body: dict[str, Any] = {"collections": collections}
     if "rolling_rate" in value:
-        body["rollingRate"] = value["rolling_rate"]
+        body["rollingRate"] = arm.CONVERTERS["pascal"](value["rolling_rate"], c)
     if isinstance(value.get("request_logging"), dict):
         body["requestLogging"] = {arm.camel(k): v for k, v in sorted(value["request_logging"].items())}
     return body

@@ -23,6 +23,7 @@ from typing import Any
 from controller import schemas as S
 from controller.checks import refs
 from controller.manifests.model import Manifest
+from controller.render import arm
 from controller.render.context import Context
 from controller.render.kinds import anonymous, compiled, pipelines, refusal, renders, resolve_hook
 
@@ -66,6 +67,9 @@ def job(m: Manifest, ctx: Context) -> None:
         # 2025-12-01 SweepJob dropped); the provider's SweepJob has no such property, and the trial
         # keeps its own.
         body.pop("resources", None)
+    if kind == "sweep" and isinstance((body.get("objective") or {}).get("goal"), str):
+        # azure-ai-ml sends the CLI's `minimize`; the provider's Goal enum is Minimize/Maximize.
+        body["objective"]["goal"] = arm.CONVERTERS["pascal"](body["objective"]["goal"], None)
     pipelines.run(m, ctx, body, deps, what="job")
 
 

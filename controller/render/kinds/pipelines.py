@@ -21,6 +21,7 @@ from typing import Any
 
 from controller import schemas as S
 from controller.checks import refs
+from controller.diagnostics import Diagnostic, Severity
 from controller.manifests.model import Manifest
 from controller.render import arm
 from controller.render.context import APPEND_ONLY, ASSETS_DATASTORE, ML, Context, resource_name, short_hash
@@ -224,6 +225,7 @@ def run(m: Manifest, ctx: Context, body: dict[str, Any], deps: set[str], what: s
     """The run of a pipeline or job, named after its compiled body. Each run is its own resource:
     a changed pipeline is a new run beside the past ones (which leave the graph kept, never
     deleted), not a replacement of one resource."""
+    _unbound_inputs(m, ctx, body)
     name = f"{m.name}-{short_hash(canonical(body), n=10)}"
     node = f"{resource_name(m)}/runs/{name}"
     ctx.add(m, node, ML + "Job", {**scope(m, ctx), "id": name, "properties": body},
@@ -260,6 +262,31 @@ def pipeline(m: Manifest, ctx: Context) -> None:
         _schedule(m, ctx, m.name, sched["trigger"], sched.get("state", "enabled") == "enabled", body, deps,
                   m.spec.get("display_name"), m.spec.get("description"), None, f"{resource_name(m)}/schedule",
                   ("schedule",))
+
+
+# A job input of these types names its data by `uri`, which Azure requires (MLTableJobInput and the
+# others type it so); a literal carries `value`.
+_DATA_INPUTS = {"mltable", "uri_file", "uri_folder", "custom_model", "mlflow_model", "triton_model"}
+
+
+def _unbound_inputs(m: Manifest, ctx: Context, body: dict[str, Any]) -> None:
+    """Leave out the run's inputs that name no data: a pipeline input declared with a type only
+    (`training_data: {type: mltable}`) is one `az ml job create --set inputs.training_data.path=...`
+    fills at submit time. Sent as it is, it is `{jobInputType: mltable}` without the `uri` Azure
+    requires; a manifest has no command line, so say so (R001, a warning) where the input is."""
+    inputs = body.get("inputs")
+    if not isinstance(inputs, dict):
+        return
+    for key in sorted(inputs):
+        item = inputs[key]
+        if isinstance(item, dict) and item.get("jobInputType") in _DATA_INPUTS and "uri" not in item:
+            del inputs[key]
+            src = m.where(("inputs", key))
+            ctx.diagnostics.append(Diagnostic(
+                src.path, src.line, src.col, "R001", Severity.WARNING,
+                f"input {key} ({item['jobInputType']}) has no path, so it is not rendered: az ml takes it from "
+                f"--set inputs.{key}.path=... when the job is submitted; give it a path in the manifest",
+                m.subject, ctx.stack.name))
 
 
 @renders("Schedule")
