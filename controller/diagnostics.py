@@ -52,6 +52,8 @@ CODES: dict[str, tuple[str, str]] = {
     "M010": ("key-vault-uri", "A key_vault_secret that is not a secret URI of a Key Vault of a known Azure cloud."),
     "M011": ("missing-role", "An identity lacks a role it needs (a prompt flow endpoint's: connections, Azure OpenAI)."),
     "M012": ("serverless-identity", "A job or step on serverless compute with an identity Azure ML does not support there (warning)."),
+    "M013": ("bad-schedule", "A schedule's trigger Azure ML refuses: cron expression, recurrence pattern, time zone, start or end."),
+    "M014": ("schedule-ignored", "A schedule field Azure ML ignores: a cron day-of-month or month field, a compute instance's end_time (warning)."),
     # K: stacks and overlays
     "K001": ("stack-file", "A stack file does not match the stack schema."),
     "K002": ("overlay-no-match", "An overlay selects no manifest."),

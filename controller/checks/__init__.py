@@ -15,7 +15,7 @@ from typing import Any, Iterable
 from controller import files, rbac
 from controller import schemas as S
 from controller.checks import flows, refs, runs, secrets, serverless
-from controller.checks import promptflow
+from controller.checks import promptflow, schedules
 from controller.manifests import versions
 from controller.diagnostics import Diagnostic, Severity, error, warning
 from controller.manifests.discover import inside, rel
@@ -94,6 +94,7 @@ def check(manifests: list[Manifest], options: Options, schemas: S.SchemaSet | No
             _default_deployment(m, manifests, result)
     promptflow.check(manifests, options, index, result)  # a flow's connections, its endpoint identity's roles
     serverless.check(manifests, result)  # identities Azure ML does not support on serverless compute (M012)
+    schedules.check(manifests, result)  # cron, recurrence, time zone, start and end of each trigger (M013, M014)
     return result
 
 
