@@ -90,8 +90,9 @@ def judge(gates: Gates, health: Health) -> Verdict:
     seen = health.describe()
     if gates.http_5xx is not None and health.http_5xx > gates.http_5xx:
         return Verdict(FAIL, f"{health.http_5xx} HTTP 5xx > {gates.http_5xx} ({seen})")
-    if health.requests < max(gates.min_requests, 1 if gates.any else 0):
-        return Verdict(WAIT, f"waits for {max(gates.min_requests, 1)} requests to judge ({seen})")
+    need = max(gates.min_requests, 1 if gates.any else 0)
+    if health.requests < need:
+        return Verdict(WAIT, f"waits for {need} request{'s' if need != 1 else ''} to judge ({seen})")
     if gates.success_rate is not None:
         rate = health.success_rate if health.success_rate is not None else 0.0
         if rate < gates.success_rate:
