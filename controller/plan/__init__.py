@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Mapping
 
 from controller import rbac
 from controller.diagnostics import Diagnostic, Severity
-from controller.plan import archive
+from controller.plan import archive, firetimes
 from controller.plan.immutable import VERSIONED_TYPES, forces_replace
 from controller.render.graph import Graph, Resource, canonical, type_name
 
@@ -50,6 +51,8 @@ class Change:
     # A deployment that takes traffic, released beside the one serving (controller.rollout): its
     # replace deletes nothing that serves, so it needs no --allow-delete.
     release: bool = False
+    # A created or changed schedule's next fire times (a compute instance has one per start/stop).
+    fire_times: tuple[firetimes.FireTimes, ...] = ()
 
     @property
     def type_name(self) -> str:
@@ -75,6 +78,9 @@ class Plan:
     diagnostics: list[Diagnostic] = field(default_factory=list)
     unchanged: int = 0
     rollouts: list[str] = field(default_factory=list)  # where each endpoint's release stands (controller.rollout)
+    # What fire times count from (ISO 8601), and why that moment: given, $AMLCTL_PLAN_NOW or the clock.
+    fire_times_from: str = ""
+    fire_times_basis: str = ""
 
     def count(self, action: str) -> int:
         return sum(c.action == action for c in self.changes)
@@ -106,7 +112,9 @@ def needs_allow_delete(plan: Plan) -> list[Change]:
     return [c for c in plan.changes if c.action in (DELETE, REPLACE) and not c.release]
 
 
-def diff(base: Graph | None, head: Graph, *, base_label: str = "base", head_label: str = "head") -> Plan:
+def diff(base: Graph | None, head: Graph, *, base_label: str = "base", head_label: str = "head",
+         now: datetime | None = None) -> Plan:
+    """`now`: what schedules' next fire times count from (default: $AMLCTL_PLAN_NOW, else the clock)."""
     plan = Plan(head.stack, base_label, head_label)
     before = base.by_name() if base else {}
     after = head.by_name()
@@ -123,6 +131,7 @@ def diff(base: Graph | None, head: Graph, *, base_label: str = "base", head_labe
             else:
                 plan.changes.append(change)
     plan.changes.sort(key=lambda c: (ORDER[c.action], c.name))
+    _fire_times(plan, after, now)
     plan.roles = _roles(before, after)
     plan.diagnostics += _orphans(before, after)
     return plan
@@ -147,6 +156,26 @@ def _orphans(before: Mapping[str, Resource], after: Mapping[str, Resource]) -> l
                                   f"deployment {after[d].subject}: Azure deletes an endpoint's deployments with it; "
                                   "remove the deployment too, or keep the endpoint", after[d].subject))
     return out
+
+
+def _fire_times(plan: Plan, after: Mapping[str, Resource], now: datetime | None) -> None:
+    """The next fire times of each schedule the plan creates or changes (an Azure ML Schedule; a
+    compute instance's start/stop schedules, when it is created or they change), all from one
+    reference time (controller/plan/firetimes.py); a plan with no schedule reads no clock."""
+    def scheduling(c: Change) -> bool:
+        if c.action not in (CREATE, UPDATE, REPLACE) or not firetimes.triggers(c.type, after[c.name].inputs):
+            return False
+        return c.type == ML + "Schedule" or c.action == CREATE or \
+            any(p.path.startswith("properties.properties.schedules") for p in c.properties)
+    wanted = [i for i, c in enumerate(plan.changes) if scheduling(c)]
+    if not wanted:
+        return
+    reference, plan.fire_times_basis = firetimes.reference(now)
+    plan.fire_times_from = firetimes.show(reference)
+    for i in wanted:
+        c = plan.changes[i]
+        plan.changes[i] = dataclasses.replace(c, fire_times=firetimes.of_resource(c.type, after[c.name].inputs,
+                                                                                  reference))
 
 
 def _src(r: Resource) -> str:

@@ -12,7 +12,7 @@ from typing import Any
 import click
 
 from controller import plan as P
-from controller.plan import CREATE, DELETE, KEEP, REPLACE, UPDATE, Plan, PropertyChange
+from controller.plan import CREATE, DELETE, KEEP, REPLACE, UPDATE, Plan, PropertyChange, firetimes
 
 FORMATS = ("text", "json", "markdown")
 MARKDOWN_LIMIT = 65_000
@@ -132,6 +132,13 @@ def apply_gate(plan: Plan) -> list[str]:
     return lines
 
 
+def fire_times_note(plan: Plan) -> str:
+    """What the plan's fire times count from: "next" means nothing without a moment."""
+    why = {"the clock": f"the clock at plan time; {firetimes.ENV} sets it",
+           firetimes.ENV: f"${firetimes.ENV}"}.get(plan.fire_times_basis, plan.fire_times_basis)
+    return f"Fire times are the next after {plan.fire_times_from} ({why})."
+
+
 def _names(changes: list) -> str:
     return ", ".join(c.name for c in changes[:5]) + (f" and {len(changes) - 5} more" if len(changes) > 5 else "")
 
@@ -147,6 +154,8 @@ def text(plan: Plan, color: bool = False, details: bool = True) -> str:
         lines.append(style(head, fg=COLOUR[c.action], bold=True) + f"  [{c.label}]")
         where = f"      from {c.subject}" + (f" at {c.source}" if c.source else "")
         lines.append(style(where, dim=True))
+        for f in c.fire_times:
+            lines.append("      " + firetimes.text(f))
         if details:  # a create lists what it sets, as Terraform does; an update what it changes
             for p in c.properties:
                 lines.append("      " + _prop_line(p, c.action in (UPDATE, REPLACE)))
@@ -158,6 +167,8 @@ def text(plan: Plan, color: bool = False, details: bool = True) -> str:
                          f" for {r.principal} on {r.scope}")
     if plan.rollouts:
         lines += ["", "Rollouts:"] + [f"  {r}" for r in plan.rollouts]
+    if plan.fire_times_from:
+        lines += ["", fire_times_note(plan)]
     for d in plan.diagnostics:
         lines.append(d.format())
     if plan.changes or plan.roles:
@@ -180,6 +191,8 @@ def as_dict(plan: Plan) -> dict[str, Any]:
                     "delete": plan.count(DELETE), "keep": plan.count(KEEP), "unchanged": plan.unchanged},
         "changes": [{"action": c.action, "name": c.name, "type": c.type, "subject": c.subject, "source": c.source,
                      "label": c.label, "protected": c.protected, "release": c.release,
+                     "fire_times": [{"action": f.action or None, "time_zone": f.time_zone, "next": list(f.times),
+                                     "note": f.note or None} for f in c.fire_times],
                      "properties": [{"path": p.path, "before": p.before, "after": p.after,
                                      "forces_replace": p.forces_replace, "source": p.source or None}
                                     for p in c.properties]}
@@ -190,6 +203,7 @@ def as_dict(plan: Plan) -> dict[str, Any]:
         "roles": [{"action": r.action, "role": r.role, "principal": r.principal, "scope": r.scope,
                    "source": r.source} for r in plan.roles],
         "rollouts": list(plan.rollouts),
+        "fire_times_from": {"time": plan.fire_times_from, "basis": plan.fire_times_basis} if plan.fire_times_from else None,
         "diagnostics": [{"path": d.path, "line": d.line, "col": d.col, "code": d.code, "severity": d.severity.value,
                          "message": d.message, "subject": d.subject} for d in plan.diagnostics],
     }
@@ -237,8 +251,11 @@ def markdown(plan: Plan, limit: int = MARKDOWN_LIMIT) -> str:
     if not plan.changes:
         head.append("No changes.")
         return "\n".join(head) + "\n"
+    if plan.fire_times_from:
+        head += [_md_escape(fire_times_note(plan)), ""]
     head += ["| | resource | what it means | manifest |", "|---|---|---|---|"]
-    rows = [f"| {SYMBOL[c.action]} | `{c.type_name}` {_md_escape(c.name)} | {_md_escape(c.label)} | "
+    rows = [f"| {SYMBOL[c.action]} | `{c.type_name}` {_md_escape(c.name)} | {_md_escape(c.label)}"
+            + "".join(f"<br>{_md_escape(firetimes.text(f))}" for f in c.fire_times) + " | "
             f"`{_md_escape(c.source or c.subject)}`{_overlaid(c)} |" for c in plan.changes]
     roles = []
     if plan.roles:
