@@ -196,7 +196,7 @@ def test_compute_instance_settings_reach_azure(estate):
     that has it, beside everything the typed one carries."""
     [ci] = [r for r in estate["prod"]["resources"] if r["name"] == "mlw-credit/compute/ci-risk-dev"]
     assert ci["type"] == GENERIC
-    assert ci["inputs"]["resourceType"] == "computes" and ci["inputs"]["apiVersion"] == "2024-04-01-preview"
+    assert ci["inputs"]["resourceType"] == "computes" and ci["inputs"]["apiVersion"] == "2025-01-01-preview"
     props = ci["inputs"]["properties"]["properties"]
     assert {k: props[k] for k in INSTANCE_ONLY} == {"enableRootAccess": True, "enableOSPatching": False,
                                                      "releaseQuotaOnStop": False}

@@ -483,7 +483,7 @@ schedules:
     assert {k: v for k, v in r.inputs.items() if k not in ("properties", "tags", "location")} == {
         "resourceGroupName": "rg-dev", "resourceProviderNamespace": "Microsoft.MachineLearningServices",
         "parentResourcePath": "workspaces/mlw-test", "resourceType": "computes", "resourceName": "ci-a",
-        "apiVersion": "2024-04-01-preview", "identity": {"type": "SystemAssigned"}}
+        "apiVersion": "2025-01-01-preview", "identity": {"type": "SystemAssigned"}}
     props = r.inputs["properties"]
     assert props["computeType"] == "ComputeInstance"
     assert (props["properties"]["enableRootAccess"], props["properties"]["enableOSPatching"],

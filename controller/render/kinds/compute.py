@@ -3,13 +3,13 @@
 A compute instance goes through `azure-native:resources:Resource` instead, at an explicit API
 version: its root access, OS patching and quota-on-stop settings (`enableRootAccess`,
 `enableOSPatching`, `releaseQuotaOnStop`, which azure-ai-ml always sends) are in the Azure ML REST
-API's ComputeInstanceProperties (2024-04-01-preview, for one) but not in the 2025-12-01 schema
-pulumi-azure-native 3.29's typed Compute is generated from, and the provider drops what its schema
-does not type: Azure would create the instance with its defaults. They are creation-time settings
-of the instance's VM, so a second request after the typed create could not set them; the generic
-resource PUTs the whole body, as azure-ai-ml does, in the one create. Always, not only when a
-setting differs from the default: a compute instance that changed resource type between applies
-would be deleted and created again.
+API's ComputeInstanceProperties of the preview versions (2024-04-01-preview, 2025-01-01-preview)
+but not in the 2025-12-01 schema pulumi-azure-native 3.29's typed Compute is generated from, and the
+provider drops what its schema does not type: Azure would create the instance with its defaults.
+They are creation-time settings of the instance's VM, so a second request after the typed create
+could not set them; the generic resource PUTs the whole body, as azure-ai-ml does, in the one
+create. Always, not only when a setting differs from the default: a compute instance that changed
+resource type between applies would be deleted and created again.
 """
 from __future__ import annotations
 
@@ -20,9 +20,11 @@ from controller.render.context import ML, Context, resource_name
 from controller.render.kinds import renders, scope, workspace_dep
 
 GENERIC = "azure-native:resources:Resource"
-# An Azure ML REST version whose ComputeInstanceProperties has enableRootAccess, enableOSPatching
-# and releaseQuotaOnStop (azure-rest-api-specs; bicep-types-az's 2024-04-01-preview types).
-INSTANCE_API = "2024-04-01-preview"
+# The newest Azure ML REST version found whose ComputeInstanceProperties has enableRootAccess,
+# enableOSPatching and releaseQuotaOnStop (bicep-types-az, generated from azure-rest-api-specs; the
+# stable 2025-12-01 has none of them: azure-ai-ml 1.35 sets them by wire key for that reason). A
+# preview version is retired some day: move it on with the specs.
+INSTANCE_API = "2025-01-01-preview"
 # The generic resource's identity type (resources.ResourceIdentityType, a closed enum) spells the
 # combined type with a space, where machinelearningservices' ManagedServiceIdentityType has none.
 _GENERIC_IDENTITY = {"SystemAssigned,UserAssigned": "SystemAssigned, UserAssigned"}
