@@ -53,7 +53,8 @@ BAD = {
     "backwards.yml": (schedule("backwards", '  type: cron\n  expression: "0 2 * * *"\n'
                                             '  start_time: "2027-01-01T00:00:00"\n  end_time: "2026-06-01T00:00:00"\n'),
                       "7:13", "M013", "is not after start_time 2027-01-01T00:00:00: the schedule would never fire"),
-    "notatime.yml": (schedule("notatime", '  type: cron\n  expression: "0 2 * * *"\n  start_time: "2026-13-01T00:00"\n'),
+    "notatime.yml": (schedule("notatime", '  type: cron\n  expression: "0 2 * * *"\n'
+                                          '  start_time: "2026-13-01T00:00"\n'),
                      "6:15", "M013", "is not an ISO 8601 date and time"),
     "hourly.yml": (schedule("hourly", "  type: recurrence\n  frequency: hour\n  interval: 4\n  schedule:\n"
                                       "    hours: 1\n    minutes: 0\n"),
@@ -87,7 +88,8 @@ def test_a_field_azure_ml_ignores_is_a_warning_saying_how_it_fires(tmp_path: Pat
         "monthly.yml": schedule("monthly", '  type: cron\n  expression: "0 2 1 * *"\n'),
         "ci.yml": "apiVersion: amlctl.dev/v1alpha1\nkind: Compute\nmetadata:\n  name: ci-one\nspec:\n"
                   "  type: computeinstance\n  size: Standard_DS3_v2\n  schedules:\n    compute_start_stop:\n"
-                  "      - action: stop\n        trigger:\n          type: cron\n          expression: \"0 19 * * 1-5\"\n"
+                  "      - action: stop\n        trigger:\n          type: cron\n"
+                  "          expression: \"0 19 * * 1-5\"\n"
                   "          end_time: \"2027-01-01T00:00:00\"\n"})
     run = amlctl("validate", "monthly.yml", "ci.yml", "--skip-path-checks", cwd=root)
     assert run.code == 0, run.out + run.err

@@ -93,16 +93,20 @@ def problems(trigger: dict, compute: bool = False) -> Iterator[tuple[tuple, str,
 def time_zone_problem(zone: str) -> str | None:
     if firetimes.windows_zone(zone):
         return None
+    examples = ("Windows names such as 'UTC', 'W. Europe Standard Time' or 'Pacific Standard Time' "
+                "(azure-ai-ml's TimeZone)")
     windows = firetimes.windows_for_iana(zone)
-    if windows is None and zone in zoneinfo.available_timezones():
-        windows = "UTC" if zone.upper() in ("GMT", "UCT", "ZULU") else None
+    iana = zone in zoneinfo.available_timezones()
+    if windows is None and iana and zone.upper() in ("GMT", "UCT", "ZULU"):
+        windows = "UTC"
     if windows:
         return (f"{zone!r} is an IANA time-zone name; Azure ML takes Windows names: write time_zone: "
                 f"{windows!r}")
+    if iana:  # one CLDR maps to no Windows zone (EST5EDT, ...)
+        return f"{zone!r} is an IANA time-zone name; Azure ML takes {examples}"
     hint = difflib.get_close_matches(zone, list(firetimes.WINDOWS_ZONES), n=1, cutoff=0.6)
     return (f"{zone!r} is not a time zone Azure ML takes{f' (did you mean {hint[0]!r}?)' if hint else ''}: it "
-            "takes Windows names such as 'UTC', 'W. Europe Standard Time' or 'Pacific Standard Time' "
-            "(azure-ai-ml's TimeZone)")
+            f"takes {examples}")
 
 
 def _times(trigger: dict, tz: Any, compute: bool) -> Iterator[tuple[tuple, str, str]]:
@@ -156,7 +160,8 @@ def cron_problems(expression: str) -> Iterator[tuple[str, str]]:
 
 
 def _field_problem(text: str, name: str, lo: int, hi: int, names: tuple[str, ...]) -> str | None:
-    extension = "is not one Azure ML reads: comma lists of *, N or N-M, each with an optional /STEP (no L, W, #, ? or H)"
+    extension = ("is not one Azure ML reads: comma lists of *, N or N-M, each with an optional /STEP "
+                 "(no L, W, #, ? or H)")
     for item in text.lower().split(","):
         match = _ITEM.match(item)
         if not match:

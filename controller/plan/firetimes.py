@@ -116,7 +116,8 @@ def azure_cron(expression: str) -> str:
 
 
 # -- fire times ------------------------------------------------------------------------------------
-def next_times(trigger: Mapping[str, Any], kind: str, after: datetime, count: int = COUNT) -> tuple[str, list[datetime], str]:
+def next_times(trigger: Mapping[str, Any], kind: str, after: datetime,
+               count: int = COUNT) -> tuple[str, list[datetime], str]:
     """(the time zone's Windows name, the next `count` fire times after `after`, a note) of a
     trigger as the graph holds it (ARM's names: expression or frequency/interval/schedule, timeZone,
     startTime, endTime). kind: "cron" or "recurrence"."""

@@ -203,7 +203,8 @@ def as_dict(plan: Plan) -> dict[str, Any]:
         "roles": [{"action": r.action, "role": r.role, "principal": r.principal, "scope": r.scope,
                    "source": r.source} for r in plan.roles],
         "rollouts": list(plan.rollouts),
-        "fire_times_from": {"time": plan.fire_times_from, "basis": plan.fire_times_basis} if plan.fire_times_from else None,
+        "fire_times_from": ({"time": plan.fire_times_from, "basis": plan.fire_times_basis}
+                            if plan.fire_times_from else None),
         "diagnostics": [{"path": d.path, "line": d.line, "col": d.col, "code": d.code, "severity": d.severity.value,
                          "message": d.message, "subject": d.subject} for d in plan.diagnostics],
     }
