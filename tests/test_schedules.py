@@ -268,3 +268,28 @@ def test_a_bad_amlctl_plan_now_is_a_usage_error(monkeypatch: pytest.MonkeyPatch)
     monkeypatch.setenv(F.ENV, "yesterday")
     with pytest.raises(click.UsageError, match="AMLCTL_PLAN_NOW='yesterday' is not an ISO 8601"):
         P.diff(None, graph(SCHEDULE))
+
+
+def test_moving_a_recurrence_on_to_the_reference_period_changes_no_fire_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    """plan starts rrule at the period the reference time is in, not years back at start_time: the
+    same times as walking from start_time, for random recurrences."""
+    import random
+    from datetime import timedelta
+    rnd = random.Random(14)
+    days = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"]
+    for _ in range(60):
+        frequency = rnd.choice(["Day", "Week", "Month"])
+        pattern = {"hours": rnd.sample(range(24), 2), "minutes": rnd.sample(range(60), 2)} if rnd.random() < 0.7 else {}
+        if pattern and frequency != "Day" and rnd.random() < 0.5:
+            pattern["weekDays"] = rnd.sample(days, 2)
+        if pattern and frequency == "Month" and rnd.random() < 0.5:
+            pattern["monthDays"] = rnd.sample(range(1, 32), 2)
+        start = datetime(2022, 1, 1) + timedelta(minutes=rnd.randint(0, 60 * 24 * 900))
+        trigger = {"frequency": frequency, "interval": rnd.randint(1, 5), "startTime": start.isoformat(),
+                   "timeZone": rnd.choice(["UTC", "Romance Standard Time", "Pacific Standard Time"]),
+                   **({"schedule": pattern} if pattern else {})}
+        now = NOW + timedelta(minutes=rnd.randint(0, 60 * 24 * 60))
+        moved = F.next_times(trigger, "recurrence", now)
+        with monkeypatch.context() as m:
+            m.setattr(F, "_period_start", lambda frequency, interval, anchor, lower: anchor)
+            assert F.next_times(trigger, "recurrence", now) == moved, trigger
