@@ -163,9 +163,11 @@ def _recurrence(trigger: Mapping[str, Any], tz: ZoneInfo, start: datetime | None
     note = "" if start else "no start_time: counted from the plan's reference time; Azure counts from the apply"
     if frequency in ("minute", "hour"):
         # A fixed step in elapsed time from the start (the pattern only applies from day up).
+        # In UTC: Python adds to and subtracts an aware datetime of one zone as wall-clock time.
         step = timedelta(minutes=interval) if frequency == "minute" else timedelta(hours=interval)
-        k = 0 if lower < anchor else (lower - anchor) // step + 1
-        return [anchor + (k + i) * step for i in range(count)], note
+        base, low = anchor.astimezone(timezone.utc), lower.astimezone(timezone.utc)
+        k = 0 if low < base else (low - base) // step + 1
+        return [base + (k + i) * step for i in range(count)], note
     pattern = trigger.get("schedule") or {}
     hours, minutes = _ints(pattern.get("hours")), _ints(pattern.get("minutes"))
     week_days = [WEEK_DAYS.index(str(d).lower()) for d in (pattern.get("weekDays") or [])
