@@ -188,8 +188,9 @@ def test_recurrence_fire_times() -> None:
     # Hourly is elapsed time: across the spring-forward night the wall clock jumps from 01:59 to 03:00.
     spring = datetime(2027, 3, 28, 0, 30, tzinfo=timezone.utc)
     assert fires({"frequency": "Hour", "interval": 1, "startTime": "2027-03-27T23:00:00",
-                  "timeZone": "Romance Standard Time"}, "recurrence", now=spring) == ("next: 2027-03-28T03:00:00+02:00 (Romance Standard Time), 2027-03-28T04:00:00+02:00, "
-            "2027-03-28T05:00:00+02:00")
+                  "timeZone": "Romance Standard Time"}, "recurrence", now=spring) == (
+        "next: 2027-03-28T03:00:00+02:00 (Romance Standard Time), 2027-03-28T04:00:00+02:00, "
+        "2027-03-28T05:00:00+02:00")
     assert fires({"frequency": "Month", "interval": 3, "startTime": "2022-07-10T10:00:00"}, "recurrence") == (
         "next: 2027-01-10T10:00:00+00:00 (UTC), 2027-04-10T10:00:00+00:00, 2027-07-10T10:00:00+00:00")
 
