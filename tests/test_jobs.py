@@ -206,7 +206,7 @@ def test_a_sweep_job_renders(tmp_path: Path):
     assert body["trial"]["resources"]["instanceCount"] == 1
     assert "resources" not in body  # azure-ai-ml's copy of the trial's: the provider's SweepJob has none
     assert body["computeId"] == f"{WS_ID}/computes/cpu-cluster"
-    assert body["objective"] == {"goal": "minimize", "primaryMetric": "loss"}
+    assert body["objective"] == {"goal": "Minimize", "primaryMetric": "loss"}
     assert body["searchSpace"]["booster"] == ["choice", [["gbdt", "dart"]]]
     assert body["samplingAlgorithm"] == {"samplingAlgorithmType": "Random"}
     assert body["limits"]["maxTotalTrials"] == 8 and body["earlyTermination"]["policyType"] == "Bandit"
