@@ -162,11 +162,13 @@ def _plan_exit(result, detailed_exitcode: bool) -> None:
 
 
 def main() -> None:
-    from controller.engine.interrupt import Stopped, stoppable
+    from controller.engine.interrupt import Cancelled, Stopped, stoppable
     try:
-        with stoppable():  # SIGTERM before the engine starts: exit 130, as Ctrl-C
+        # A stop at any moment from here ends the command with 130: before the engine starts, as
+        # Ctrl-C; while it runs, as its own cancel (controller.engine.interrupt).
+        with stoppable(final=True):
             cli(standalone_mode=False)
-    except Stopped as exc:
+    except (Stopped, Cancelled) as exc:
         click.echo(f"amlctl: {exc}", err=True)
         sys.exit(130)
     except click.exceptions.Abort:

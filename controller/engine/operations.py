@@ -121,7 +121,7 @@ def open_stack(root: Path, stack: str, graph: Graph, engine: Engine, *, create: 
     settings = auto.ProjectSettings(name=project, runtime="python",
                                     config=os.path.relpath(root / "stacks", work),
                                     backend=auto.ProjectBackend(url=backend))
-    command = auto.PulumiCommand(root=str(supervise.command_root(engine.binary, sd.parent / ".engine")))
+    command = supervise.pulumi_command(engine.binary, sd.parent / ".engine")
     opts = auto.LocalWorkspaceOptions(work_dir=str(work), pulumi_command=command,
                                       env_vars=_env(root, stack, target), project_settings=settings,
                                       secrets_provider=secrets_provider)  # used when the stack is created
