@@ -36,8 +36,9 @@ demo: install engine
 	@echo "== end to end on the local simulation target (a throwaway git copy of the estate)"
 	scripts/demo-local.sh
 
+# Two workers: the suite is mostly engine runs in subprocesses, and the machines it runs on have two cores.
 test: install engine
-	$(PY) -m pytest
+	$(PY) -m pytest -n 2
 
 bench: install
 	$(PY) benchmarks/validate_bench.py
