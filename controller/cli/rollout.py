@@ -30,7 +30,7 @@ def _steps(root, stack):
     from controller.revisions import render_stack
     records = rollouts.records(root, stack)
     side = render_stack(root, stack)
-    rolled = rollouts.roll(root, stack, side.graph) if side.graph is not None else None
+    rolled = rollouts.roll(root, stack, side.graph, applied=records) if side.graph is not None else None
     return records, rolled
 
 

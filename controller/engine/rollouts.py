@@ -8,15 +8,14 @@ from pathlib import Path
 from typing import Mapping
 
 from controller import plan as P
+from controller.engine import checkpoint
 from controller.engine.state import file_backend, state_dir
 from controller.render.graph import Graph
 from controller.rollout import Rolled
-from controller.rollout.overlay import overlay
+from controller.rollout.overlay import TRAFFIC, overlay
 from controller.rollout.record import Applied
 from controller.rollout.sources import health_for
 from controller.rollout.store import from_checkpoint, from_export
-
-TRAFFIC = "amlctl:azureml:EndpointTraffic"
 
 
 def has_endpoints(graph: Graph) -> bool:
@@ -25,13 +24,10 @@ def has_endpoints(graph: Graph) -> bool:
 
 def records(root: Path, stack: str) -> dict[str, Applied]:
     """Each endpoint's record as the stack's state holds it ({} for a stack never applied)."""
+    found = offline_records(root, stack)
+    if found is not None:
+        return found
     from controller.engine import operations as O
-    backend = O.backend_url(root, stack)
-    base = file_backend(backend)
-    if base is not None:
-        # No engine needed: the checkpoint is a file. A torn one reads as none here, and the engine's
-        # start refuses it with the way out (controller.engine.checkpoint).
-        return from_checkpoint(base / ".pulumi" / "stacks" / O._project_name(root) / f"{stack}.json") or {}
     try:
         st = O.open_stack(root, stack, O._stack_only(root, stack), O.find_engine(), create=False)
     except O.NeverApplied:
@@ -41,25 +37,28 @@ def records(root: Path, stack: str) -> dict[str, Applied]:
 
 def offline_records(root: Path, stack: str) -> dict[str, Applied] | None:
     """The records as `plan` reads them, with no engine and no credentials: from a file backend's
-    checkpoint ({} when the stack was never applied), else None (not readable offline)."""
+    checkpoint ({} when the stack was never applied), else None (not readable offline). A torn
+    checkpoint reads as none here; the engine's start refuses it with the way out
+    (controller.engine.checkpoint)."""
     from controller.engine import operations as O
     try:
-        base = file_backend(O.backend_url(root, stack))
-        project = O._project_name(root)
+        cp = checkpoint.find(O.backend_url(root, stack), O._project_name(root), stack)
     except O.Refused:
         return None
-    if base is None:
-        return None
-    return from_checkpoint(base / ".pulumi" / "stacks" / project / f"{stack}.json") or {}
+    if cp is None:
+        return None if file_backend(O.backend_url(root, stack)) is None else {}
+    return from_checkpoint(cp.path) or {}
 
 
 def roll(root: Path, stack: str, graph: Graph, *, decisions: Mapping[str, str] | None = None,
-         advance: bool = True, now: dt.datetime | None = None) -> Rolled:
+         advance: bool = True, now: dt.datetime | None = None,
+         applied: Mapping[str, Applied] | None = None) -> Rolled:
+    """`applied`: the records, when the caller has read them already."""
     if not has_endpoints(graph):
         return Rolled(graph)
     now = now or dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
     health = health_for(graph, state_dir(root, stack) / "sim", now)
-    return overlay(graph, records(root, stack), now, health, decisions, advance)
+    return overlay(graph, records(root, stack) if applied is None else applied, now, health, decisions, advance)
 
 
 def label(plan: P.Plan, rolled: Rolled) -> P.Plan:

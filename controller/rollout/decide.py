@@ -16,7 +16,7 @@ the same content is not released again until the manifest changes or `amlctl rol
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Mapping
 
 from controller.rollout.health import FAIL, PASS, WAIT, Health, judge
@@ -157,7 +157,7 @@ class _State:
                 kept.append(m)
             else:
                 self.retired.append(m.new)
-        return _replace(release, moving=tuple(kept)) if kept else None
+        return replace(release, moving=tuple(kept)) if kept else None
 
     def supersede(self, release: Release) -> Release:
         """A deployment changed again during its release: the newer content starts over from step 1,
@@ -329,11 +329,6 @@ class _State:
             return "release in progress"
         return (f"release in progress since {release.started}{self._step_text(release.step)}, "
                 f"step since {release.step_started}")
-
-
-def _replace(release: Release, **kw: Any) -> Release:
-    from dataclasses import replace
-    return replace(release, **kw)
 
 
 def _parse(text: str, default: dt.datetime) -> dt.datetime:
