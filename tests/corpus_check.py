@@ -31,10 +31,6 @@ INFERRED = {
     "inferred:finetuningJob": "FineTuningJob",
     "inferred:distillationJob": "FineTuningJob",
 }
-# az ml kinds amlctl does not manage, by INDEX.tsv's schema_kind. "Schedule" (capital S) is the
-# sdk-2-0 Schedule.json of data-import and model-monitoring schedules, a different schema from
-# the pipeline-job `schedule.schema.json` that amlctl supports.
-UNSUPPORTED_NOTE = "Schedule"
 
 
 @dataclass(frozen=True)
@@ -51,8 +47,6 @@ def supported_rows() -> list[tuple[dict, str]]:
     with open(CORPUS / "INDEX.tsv", encoding="utf-8") as fh:
         for row in csv.DictReader(fh, delimiter="\t"):
             sk = row["schema_kind"]
-            if sk == UNSUPPORTED_NOTE:
-                continue
             kind = INFERRED.get(sk) or schemas.by_azureml_schema.get(sk.lower())
             if kind:
                 rows.append((row, kind))

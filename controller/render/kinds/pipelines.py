@@ -291,6 +291,13 @@ def _unbound_inputs(m: Manifest, ctx: Context, body: dict[str, Any]) -> None:
 
 @renders("Schedule")
 def schedule(m: Manifest, ctx: Context) -> None:
+    # A Schedule runs one of three things (schedule.schema.json); monitors and imports have their own modules.
+    if "create_monitor" in m.spec:
+        from controller.render.kinds import monitoring
+        return monitoring.schedule(m, ctx)
+    if "import_data" in m.spec:
+        from controller.render.kinds import dataimport
+        return dataimport.schedule(m, ctx)
     deps: set[str] = set()
     create = m.spec["create_job"]
     overrides: dict[str, Any] = {}
