@@ -9,7 +9,7 @@ from pathlib import Path
 from controller import gitrev
 from controller import plan as P
 from controller.engine.binary import find_engine
-from controller.engine import history as H, interrupt, state
+from controller.engine import history as H, interrupt, moves, state
 from controller.engine.operations import (NeverApplied, Outcome, Refused, Reporter, _rendered, _Silent,
                                           backend_url, last_applied, open_stack)
 from controller.plan import archive
@@ -86,6 +86,7 @@ def _drift(root: Path, stack: str, fix: bool, report: Reporter) -> Drift:
                 st = open_stack(root, stack, graph, engine, create=False, tree=tree)
                 report.notice(f"comparing stack {stack} with commit {applied[:12]}, the one its last update applied")
         compared = applied if tree != root else None
+        moves.apply(st, graph, report)  # a resource's new type is no drift (controller.engine.moves)
         drifted = tuple(_refresh_preview(st, graph))
         if not fix or not drifted:
             return Drift(stack, compared, drifted)

@@ -18,7 +18,7 @@ from typing import Any, Callable, Mapping, Protocol
 
 from controller import gitrev
 from controller import plan as P
-from controller.engine import checkpoint, history as H, interrupt, rollouts, state, supervise
+from controller.engine import checkpoint, history as H, interrupt, moves, rollouts, state, supervise
 from controller.engine.binary import Engine, find_engine
 from controller.engine.history import DIRTY, Update  # noqa: F401  (re-exported: the CLI's types)
 from controller.engine.interrupt import Cancelled  # noqa: F401  (re-exported)
@@ -218,6 +218,7 @@ def preview(root: Path, stack: str, report: Reporter | None = None) -> Outcome:
     graph = rolled.graph
     _check_secrets_setup(root, stack, graph.settings.get("target", "azure"))
     st = open_stack(root, stack, graph, find_engine())
+    moves.apply(st, graph, report)  # the state only, the same Azure resources: as apply would
     plan, changes = _engine_plan(stack, st, graph, before, report.event)
     return Outcome(True, changes, rollouts.label(plan, rolled), "preview", waiting, rolled.reports)
 
@@ -314,6 +315,7 @@ def _apply(root: Path, stack: str, allow_delete: bool, allow_dirty: bool, report
     engine = find_engine()
     st = open_stack(root, stack, graph, engine)
     interrupt.recover(backend_url(root, stack), stack, st, report)
+    moves.apply(st, graph, report)
     head = commit["commit"] if commit and not dirty else None
     _never_older(root, stack, st, head)
     # The engine's own preview is the authority (the record above may be missing or stale).

@@ -14,7 +14,7 @@ from typing import Any, Mapping
 
 from controller import rbac
 from controller.diagnostics import Diagnostic, Severity
-from controller.plan import archive, firetimes
+from controller.plan import archive, firetimes, moves
 from controller.plan.immutable import VERSIONED_TYPES, forces_replace
 from controller.render.graph import Graph, Resource, canonical, type_name
 
@@ -231,6 +231,8 @@ def _deleted(r: Resource) -> Change:
 
 
 def _changed(old: Resource, new: Resource, plan: Plan) -> Change | None:
+    if old.type != new.type and old.type in new.moved_from:
+        return _moved(old, new, plan)
     ignored = set(new.ignore_changes)
     props = tuple(p for p in _props(old.inputs, new.inputs, new)
                   if not any(p.path == i or p.path.startswith(i + ".") for i in ignored))
@@ -272,6 +274,18 @@ def _changed(old: Resource, new: Resource, plan: Plan) -> Change | None:
     else:
         label = "in-place update"
     return Change(UPDATE, new.name, new.type, new.subject, _src(new), _waits(new, label), props, new.protect, new.label)
+
+
+def _moved(old: Resource, new: Resource, plan: Plan) -> Change:
+    """The same Azure resource under a new Pulumi type (controller/plan/moves.py): what changes is
+    its body, in place; its state moves to the new type."""
+    translated = dataclasses.replace(old, type=new.type, inputs=moves.translate(old.inputs, new.inputs))
+    change = _changed(translated, new, plan)
+    moved = f"moved from {old.type.rsplit(':', 1)[-1]} to the {new.type} type in the state, the same Azure resource"
+    if change is None or change.action == UPDATE and not change.properties:
+        return Change(UPDATE, new.name, new.type, new.subject, _src(new), f"{moved} (no change in Azure)", (),
+                      new.protect, new.label)
+    return dataclasses.replace(change, label=f"{change.label}; {moved}")
 
 
 def _bump(r: Resource, fields: str) -> Diagnostic:

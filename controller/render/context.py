@@ -118,7 +118,7 @@ class Context:
     def add(self, m: Manifest | None, name: str, type_: str, inputs: Mapping[str, Any], *,
             depends_on: Iterable[str | None] = (), stateful: bool = False, ignore_changes: Iterable[str] = (),
             label: str = "", subject: str | None = None, spec_path: tuple = (),
-            retain_on_delete: bool = False) -> Resource:
+            retain_on_delete: bool = False, moved_from: Iterable[str] = ()) -> Resource:
         if name in self.resources:
             existing = self.resources[name]
             if existing.type == type_ and existing.inputs == inputs:
@@ -131,7 +131,7 @@ class Context:
                      source=(m.where(spec_path) if m else None),
                      depends_on=tuple(sorted({d for d in depends_on if d and d != name})),
                      protect=stateful and self.stack.protect, retain_on_delete=retain_on_delete,
-                     ignore_changes=tuple(ignore_changes), label=label)
+                     ignore_changes=tuple(ignore_changes), label=label, moved_from=tuple(moved_from))
         self.resources[name] = r
         return r
 

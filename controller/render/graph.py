@@ -42,6 +42,10 @@ class Resource:
     # Where input values were set: (dotted input path, or its tail, "file:line:col"), sorted. A
     # value an overlay patched points at the stack file.
     origins: tuple[tuple[str, str], ...] = ()
+    # Pulumi types this same Azure resource had under this name in earlier amlctl versions (a
+    # compute instance was a typed Compute before it needed the generic resource): the engine moves
+    # it in the state (controller.engine.moves) instead of deleting and creating it again.
+    moved_from: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -49,6 +53,10 @@ class Resource:
         d["depends_on"] = list(self.depends_on)
         d["ignore_changes"] = list(self.ignore_changes)
         d["origins"] = dict(self.origins)
+        if not self.moved_from:  # renders without moves stay byte-identical to earlier versions
+            d.pop("moved_from")
+        else:
+            d["moved_from"] = list(self.moved_from)
         return d
 
     def origin(self, path: str) -> str:
@@ -70,7 +78,8 @@ class Resource:
         return cls(name=d["name"], type=d["type"], inputs=d["inputs"], subject=d["subject"], source=source,
                    depends_on=tuple(d.get("depends_on", ())), protect=d.get("protect", False),
                    retain_on_delete=d.get("retain_on_delete", False),
-                   ignore_changes=tuple(d.get("ignore_changes", ())), label=d.get("label", ""),
+                   ignore_changes=tuple(d.get("ignore_changes", ())),
+                   moved_from=tuple(d.get("moved_from", ())), label=d.get("label", ""),
                    origins=tuple(sorted((d.get("origins") or {}).items())))
 
     @property

@@ -9,7 +9,9 @@ provider drops what its schema does not type: Azure would create the instance wi
 They are creation-time settings of the instance's VM, so a second request after the typed create
 could not set them; the generic resource PUTs the whole body, as azure-ai-ml does, in the one
 create. Always, not only when a setting differs from the default: a compute instance that changed
-resource type between applies would be deleted and created again.
+resource type between applies would be deleted and created again. An instance applied by an earlier
+amlctl as a typed Compute is moved to the generic type in the stack's state (`moved_from`,
+controller.engine.moves): updated in place, never deleted.
 """
 from __future__ import annotations
 
@@ -48,11 +50,13 @@ def compute(m: Manifest, ctx: Context) -> None:
             identity["type"] = _GENERIC_IDENTITY.get(identity.get("type"), identity.get("type"))
             inputs["identity"] = identity
         type_ = GENERIC
+        moved_from: tuple[str, ...] = (ML + "Compute",)
     else:
         inputs = {**scope(m, ctx), "computeName": m.name, "location": location, "properties": properties,
                   "tags": ctx.tags(m, body.get("tags"))}
         if "identity" in body:
             inputs["identity"] = body["identity"]
         type_ = ML + "Compute"
+        moved_from = ()
     ctx.add(m, resource_name(m), type_, inputs, depends_on=deps | {workspace_dep(m, ctx)},
-            label=f"{m.spec.get('type')} {m.name}")
+            label=f"{m.spec.get('type')} {m.name}", moved_from=moved_from)
