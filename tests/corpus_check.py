@@ -31,6 +31,11 @@ INFERRED = {
     "inferred:finetuningJob": "FineTuningJob",
     "inferred:distillationJob": "FineTuningJob",
 }
+# az ml kinds amlctl does not manage yet, by INDEX.tsv's schema_kind. "Schedule" (capital S) is the
+# sdk-2-0 Schedule.json of data-import and model-monitoring schedules: schedule.schema.json takes
+# create_monitor and import_data (monitor.schema.json, data-import.schema.json), whose renderers
+# are not built yet (issue 14); they are counted once they are.
+UNSUPPORTED_NOTE = "Schedule"
 
 
 @dataclass(frozen=True)
@@ -47,6 +52,8 @@ def supported_rows() -> list[tuple[dict, str]]:
     with open(CORPUS / "INDEX.tsv", encoding="utf-8") as fh:
         for row in csv.DictReader(fh, delimiter="\t"):
             sk = row["schema_kind"]
+            if sk == UNSUPPORTED_NOTE:
+                continue
             kind = INFERRED.get(sk) or schemas.by_azureml_schema.get(sk.lower())
             if kind:
                 rows.append((row, kind))

@@ -49,7 +49,10 @@ BAD = {
                  "6:14", "M013", "write time_zone: 'Romance Standard Time'"),
     "hours.yml": (schedule("hours", "  type: recurrence\n  frequency: day\n  interval: 1\n  schedule:\n"
                                     "    hours: [25]\n    minutes: 0\n"),
-                  "8:12", "S003", "trigger.schedule.hours"),
+                  "8:12", "S003", "trigger.schedule.hours: an hour of the day (0-23), or a list of them"),
+    "nothing.yml": ("$schema: https://azuremlschemas.azureedge.net/latest/schedule.schema.json\nname: nothing\n"
+                    "trigger:\n  type: cron\n  expression: \"0 2 * * *\"\n",
+                    "1:1", "S003", "a schedule has exactly one of create_job (a pipeline job), create_monitor"),
     "backwards.yml": (schedule("backwards", '  type: cron\n  expression: "0 2 * * *"\n'
                                             '  start_time: "2027-01-01T00:00:00"\n  end_time: "2026-06-01T00:00:00"\n'),
                       "7:13", "M013", "is not after start_time 2027-01-01T00:00:00: the schedule would never fire"),
