@@ -90,20 +90,3 @@ def test_an_instance_applied_typed_is_updated_in_place_after_the_move(tmp_path: 
     assert doc["id"] == created["id"] and doc["properties"]["properties"]["properties"]["enableRootAccess"] is False
     assert not [op for op in target.ops() if op.get("op") == "delete"]
     assert target.up().summary.resource_changes == {"same": 3}
-
-
-def test_a_compute_instance_on_the_generic_resource_keeps_the_typed_computes_replace_rules() -> None:
-    _, before = graphs(root_access=False)
-    new, = [r for r in before.resources if r.name == "w/compute/ci"]
-    inputs = {**new.inputs, "properties": {"computeType": "ComputeInstance",
-                                           "properties": {"vmSize": "Standard_E4s_v3", "enableRootAccess": False}}}
-    bigger = Graph(before.stack, tuple(r if r.name != new.name else Resource(
-        r.name, r.type, inputs, r.subject, depends_on=r.depends_on, moved_from=r.moved_from) for r in before.resources),
-        before.settings)
-    change, = P.diff(before, bigger).changes
-    assert change.action == P.REPLACE and [p.path for p in change.properties] == ["properties.properties.vmSize"]
-    # A newer REST version is no new resource.
-    newer = Graph(before.stack, tuple(r if r.name != new.name else Resource(
-        r.name, r.type, {**r.inputs, "apiVersion": "2026-01-01-preview"}, r.subject, depends_on=r.depends_on)
-        for r in before.resources), before.settings)
-    assert P.diff(before, newer).changes[0].action == P.UPDATE

@@ -45,13 +45,6 @@ REPLACE_ON_CHANGE: dict[str, tuple[str, ...]] = {
     "azure-native:applicationinsights:Component": ("kind", "applicationType"),
     "azure-native:containerregistry:Registry": (),
     "azure-native:resources:ResourceGroup": (),
-    # The generic resource (compute instances; fine-tuning runs, which are content-named anyway): its
-    # address is its path parameters, and a compute instance's body is the typed Compute's, with its
-    # rules (a compute instance cannot change VM size, subnet or owner in place either).
-    "azure-native:resources:Resource": ("parentResourcePath", "resourceType", "resourceProviderNamespace",
-                                        "properties.computeType", "properties.properties.vmSize",
-                                        "properties.properties.subnet.*",
-                                        "properties.properties.personalComputeInstanceSettings.*"),
     "amlctl:azureml:EndpointTraffic": ("endpointId",),
 }
 
