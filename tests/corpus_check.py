@@ -30,6 +30,7 @@ INFERRED = {
     "inferred:commandJob": "Job",
     "inferred:finetuningJob": "FineTuningJob",
     "inferred:distillationJob": "FineTuningJob",
+    "inferred:synapseSparkCompute": "Compute",
 }
 # az ml kinds amlctl does not manage yet, by INDEX.tsv's schema_kind. "Schedule" (capital S) is the
 # sdk-2-0 Schedule.json of data-import and model-monitoring schedules: schedule.schema.json takes

@@ -11,12 +11,16 @@ import fnmatch
 
 ML = "azure-native:machinelearningservices:"
 
+COMPUTE = ("properties.computeType", "properties.properties.vmSize", "properties.properties.vmPriority",
+           "properties.properties.subnet.*", "properties.properties.osType", "properties.resourceId",
+           "properties.properties.personalComputeInstanceSettings.*")
+
 REPLACE_ON_CHANGE: dict[str, tuple[str, ...]] = {
     ML + "Workspace": ("hbiWorkspace", "storageAccount", "keyVault", "enableDataIsolation", "encryption.*", "kind"),
-    # An AmlCompute cluster cannot change VM size, priority, subnet or OS once created.
-    ML + "Compute": ("properties.computeType", "properties.properties.vmSize", "properties.properties.vmPriority",
-                     "properties.properties.subnet.*", "properties.properties.osType", "properties.resourceId",
-                     "properties.properties.personalComputeInstanceSettings.*"),
+    # An AmlCompute cluster cannot change VM size, priority, subnet or OS once created, a compute
+    # instance its VM size, subnet or owner; an attached compute (Kubernetes, VM, Synapse pool) is
+    # another compute once it points at another resource.
+    ML + "Compute": COMPUTE,
     # A deployment's SKU and compute type are fixed: a new size needs a new deployment and a traffic shift.
     ML + "OnlineDeployment": ("properties.instanceType", "properties.endpointComputeType", "kind",
                               "properties.dataCollector.*"),
@@ -24,7 +28,11 @@ REPLACE_ON_CHANGE: dict[str, tuple[str, ...]] = {
     ML + "BatchEndpoint": ("kind",),
     ML + "BatchDeployment": ("properties.deploymentConfiguration.*",),
     ML + "Datastore": ("properties.datastoreType", "properties.accountName", "properties.containerName",
-                       "properties.fileShareName", "properties.filesystem", "properties.storeName"),
+                       "properties.fileShareName", "properties.filesystem", "properties.storeName",
+                       "properties.oneLakeWorkspaceName", "properties.artifact.*"),
+    # Azure takes a capability host only on create (azure-ai-ml: "can only accept the create
+    # operation request and not update"): any change is a delete and a create.
+    ML + "CapabilityHost": ("properties.*",),
     # Asset versions are immutable (only description, tags and archival can change): `plan` reports
     # a changed explicit version as an error that asks for a version bump.
     ML + "DataVersion": ("properties.*",),
@@ -45,6 +53,13 @@ REPLACE_ON_CHANGE: dict[str, tuple[str, ...]] = {
     "azure-native:applicationinsights:Component": ("kind", "applicationType"),
     "azure-native:containerregistry:Registry": (),
     "azure-native:resources:ResourceGroup": (),
+    # The generic resource: its address is its path parameters. A compute instance goes through it
+    # (controller/render/kinds/compute.py) with the typed Compute's body, so the typed Compute's
+    # rules hold for it too (its VM size, subnet and owner cannot change in place either); a newer
+    # apiVersion is the same resource. Its other users (fine-tuning runs) are named by their
+    # content, so any change of theirs is a new name anyway.
+    "azure-native:resources:Resource": ("parentResourcePath", "resourceType", "resourceProviderNamespace",
+                                        *COMPUTE),
     "amlctl:azureml:EndpointTraffic": ("endpointId",),
 }
 

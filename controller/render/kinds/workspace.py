@@ -171,6 +171,36 @@ def _dependents(m: Manifest, ctx: Context, location: str, tags: dict[str, str], 
     return ids, nodes, storage_node, vault_node
 
 
+def _check_associated(hub: Manifest, ctx: Context) -> None:
+    """A hub's associated_workspaces against the estate's projects. Azure derives the list from each
+    project's hub_id (azure-ai-ml reads it back and never sends it; pulumi-azure-native's Workspace
+    takes it as an input, but sending it would only race Azure's own bookkeeping: the projects do not
+    exist yet when their hub is created). So it is not sent: it is a statement about the estate, and
+    one that contradicts the estate's projects is an error."""
+    listed = [str(v).rstrip("/").rsplit("/", 1)[-1] for v in hub.spec.get("associated_workspaces") or ()]
+    for i, name in enumerate(listed):
+        ws = ctx.workspaces.get(name)
+        if ws is not None and (not is_project(ws) or _hub_name(ws) != hub.name):
+            why = (f"its hub_id names {_hub_name(ws)!r}" if is_project(ws)
+                   else f"it is a workspace of kind {ws.spec.get('kind', 'default')!r}, not a project")
+            _error(hub, ctx, ("associated_workspaces", i), "M009",
+                   f"associated_workspaces[{i}]: {name!r} is not a project of hub {hub.name!r}: {why}")
+    for ws in sorted(ctx.workspaces.values(), key=lambda w: w.name):
+        if is_project(ws) and _hub_name(ws) == hub.name and ws.name not in listed:
+            _error(hub, ctx, ("associated_workspaces",), "M009",
+                   f"associated_workspaces leaves out project {ws.name!r}, whose hub_id names this hub "
+                   f"({ws.where(('hub_id' if 'hub_id' in ws.spec else 'workspace_hub',))}); Azure lists every "
+                   "project of a hub, so list it too")
+
+
+def _error(m: Manifest, ctx: Context, path: tuple, code: str, message: str) -> None:
+    """An error that leaves the rest of the render be (the hub's resources are still rendered, so
+    its projects do not report a missing hub on top)."""
+    src = m.where(path)
+    ctx.diagnostics.append(Diagnostic(src.path, src.line, src.col, code, Severity.ERROR, message, m.subject,
+                                      ctx.stack.name))
+
+
 @renders("Workspace")
 def workspace(m: Manifest, ctx: Context) -> None:
     deps: set[str] = set()
@@ -198,6 +228,8 @@ def workspace(m: Manifest, ctx: Context) -> None:
         ids, nodes, storage_node, vault_node = _dependents(
             m, ctx, location, implied, properties.get("publicNetworkAccess") == "Disabled", group)
 
+    if "associated_workspaces" in m.spec:
+        _check_associated(m, ctx)
     hub = hub_of(m, ctx)
     inputs: dict[str, Any] = {"workspaceName": m.name, "resourceGroupName": rg, "location": location,
                               "identity": body.get("identity", {"type": "SystemAssigned"}),
