@@ -1,4 +1,10 @@
-"""Compute: clusters, compute instances and attached Kubernetes, one machinelearningservices.Compute each.
+"""Compute: clusters, compute instances and attached compute (Kubernetes, virtual machines, Synapse
+Spark pools), one machinelearningservices.Compute each.
+
+An attached VM's admin account (`administratorAccount`: the password or private key as a secret
+reference, never the value) and a Synapse pool's resource id and identity are all typed by the
+provider's VirtualMachine and SynapseSpark; a Synapse pool's node, scale and pause settings are the
+pool's own (azure-ai-ml sends none of them), and the schema refuses them instead of dropping them.
 
 A compute instance goes through `azure-native:resources:Resource` instead, at an explicit API
 version: its root access, OS patching and quota-on-stop settings (`enableRootAccess`,
