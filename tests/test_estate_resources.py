@@ -121,6 +121,13 @@ def test_a_vm_without_a_password_or_key_and_a_vm_id_that_is_no_vm_say_so(tmp_pat
     assert error.startswith("manifests/compute.yaml:8: [S003] resource_id: expected the ARM id of a virtual machine")
 
 
+def test_a_vm_without_ssh_settings_is_refused(tmp_path: Path) -> None:
+    text = (COVERAGE / "resources" / "manifests" / "compute.yaml").read_text()
+    ssh = text[text.index("ssh_settings:"):text.index("---")]
+    assert errors(estate(tmp_path, {"manifests/compute.yaml": (ssh, "")})) == [
+        "manifests/compute.yaml:4: [S005] missing required field 'ssh_settings'"]
+
+
 def test_an_attached_synapse_pool_sends_what_azure_ai_ml_sends(resources) -> None:
     spark = resources["mlw-cov/compute/res-spark"]
     assert spark.type == ML + "Compute"
