@@ -198,8 +198,9 @@ def test_a_project_capability_host_names_its_connections_and_waits_for_them(reso
     assert hub.inputs["properties"] == {"capabilityHostKind": "Agents", "description": "Agents of the hub"}
 
 
-def test_a_project_capability_host_without_storage_gets_the_workspace_blob_store(tmp_path: Path) -> None:
-    root = estate(tmp_path, {"manifests/hub/hub.yaml": ("  storage_connections: [res-blob]\n", "")})
+@pytest.mark.parametrize("storage", ["", "  storage_connections: []\n"])
+def test_a_project_capability_host_without_storage_gets_the_workspace_blob_store(tmp_path: Path, storage: str) -> None:
+    root = estate(tmp_path, {"manifests/hub/hub.yaml": ("  storage_connections: [res-blob]\n", storage)})
     ch = graph(root).by_name()["res-proj/capability-host/res-agents"]
     assert ch.inputs["properties"]["storageConnections"] == ["res-proj/workspaceblobstore"]
 

@@ -39,7 +39,8 @@ def capability_host(m: Manifest, ctx: Context) -> None:
         if not m.spec.get("ai_services_connections"):
             raise ctx.error(m, (), "S005", "missing required field 'ai_services_connections': a project's "
                             "capability host needs an Azure OpenAI or AI services connection")
-        properties.setdefault("storageConnections", [f"{ws.name}/{DEFAULT_STORAGE}"])
+        if not properties.get("storageConnections"):  # none, or an empty list: azure-ai-ml fills both
+            properties["storageConnections"] = [f"{ws.name}/{DEFAULT_STORAGE}"]
     for field in FIELDS:
         for i, name in enumerate(m.spec.get(field) or ()):
             dep = _connection(m, ctx, (field, i), name, ws, hub)
