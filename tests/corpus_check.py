@@ -37,6 +37,33 @@ INFERRED = {
 # create_monitor and import_data (monitor.schema.json, data-import.schema.json), whose renderers
 # are not built yet (issue 14); they are counted once they are.
 UNSUPPORTED_NOTE = "Schedule"
+# ... except the Schedule files under these folders, whose kind's renderer is built.
+SCHEDULE_FOLDERS = ("assets/data/",)
+# Files validated (and rendered) beside a corpus file because it refers to them.
+COMPANIONS = {
+    # A data import reads through a Connection manifest of the estate (controller/checks/dataimport.py):
+    # the connection files of the same upstream folder that the imports name (rejected on their own,
+    # M007, their errors are theirs), and the import file a schedule names.
+    "assets/data/azure-sql-import.yml": ("resources/connections/azure-sql-user-passwd.yml",),
+    "assets/data/s3-import.yml": ("resources/connections/s3-access-key.yml",),
+    "assets/data/snowflake-import": ("resources/connections/snowflake-db-user-passwd.yml",),
+    "assets/data/simple_import_schedule.yml": ("assets/data/snowflake-import.yml",
+                                               "resources/connections/snowflake-db-user-passwd.yml"),
+}
+
+
+# Companions validate needs but render does not, left out when a file is rendered: the connection files
+# a data import names (render sends the reference as written), whose inline passwords render refuses.
+VALIDATE_ONLY = ("resources/connections/",)
+
+
+def companions(path: str, kind: str, for_render: bool = False) -> list[str]:
+    """The corpus files a Schedule (or DataImport) file is validated beside (see COMPANIONS);
+    `for_render`: those it is rendered beside."""
+    if kind not in ("Schedule", "DataImport"):
+        return []
+    return [c for prefix, files in COMPANIONS.items() if path.startswith(prefix) for c in files if c != path
+            and not (for_render and c.startswith(VALIDATE_ONLY))]
 
 
 @dataclass(frozen=True)
@@ -53,7 +80,7 @@ def supported_rows() -> list[tuple[dict, str]]:
     with open(CORPUS / "INDEX.tsv", encoding="utf-8") as fh:
         for row in csv.DictReader(fh, delimiter="\t"):
             sk = row["schema_kind"]
-            if sk == UNSUPPORTED_NOTE:
+            if sk == UNSUPPORTED_NOTE and not row["path"].startswith(SCHEDULE_FOLDERS):
                 continue
             kind = INFERRED.get(sk) or schemas.by_azureml_schema.get(sk.lower())
             if kind:
@@ -67,8 +94,10 @@ def run() -> list[Outcome]:
         hint = kind if row["schema_kind"].startswith("inferred:") else None
         # The corpus is the cli/ folder of its upstream repository, whose files reach into
         # sibling folders (../../sdk/...): the repository root is the corpus's parent.
-        report = validate([row["path"]], cwd=CORPUS, root=CORPUS.parent, skip_path_checks=True, kind=hint)
-        errors = tuple(f"{d.code} {d.line}: {d.message}" for d in report.diagnostics if d.severity.value == "error")
+        beside = companions(row["path"], kind)
+        report = validate([row["path"], *beside], cwd=CORPUS, root=CORPUS.parent, skip_path_checks=True, kind=hint)
+        errors = tuple(f"{d.code} {d.line}: {d.message}" for d in report.diagnostics if d.severity.value == "error"
+                       and (not beside or d.path.endswith(row["path"])))  # the companions are counted on their own
         out.append(Outcome(row["path"], kind, not errors, errors))
     return out
 

@@ -47,4 +47,6 @@ def test_acceptance_figure(outcomes) -> None:
     rate = accepted / len(outcomes)
     print(f"\ncorpus: accepted {accepted}/{len(outcomes)} = {100 * rate:.1f}%")
     # Rejections are all listed above; this guards against a schema change that rejects in bulk.
-    assert rate >= 0.89
+    # 0.88: issue 14's kinds bring files whose rejections are upstream defects (a data import naming
+    # a connection, a monitor naming a deployment, that no upstream file defines).
+    assert rate >= 0.88
