@@ -54,6 +54,7 @@ CODES: dict[str, tuple[str, str]] = {
     "M012": ("serverless-identity", "A job or step on serverless compute with an identity Azure ML does not support there (warning)."),
     "M013": ("bad-schedule", "A schedule's trigger Azure ML refuses: cron expression, recurrence pattern, time zone, start or end."),
     "M014": ("schedule-ignored", "A schedule field Azure ML ignores: a cron day-of-month or month field, a compute instance's end_time (warning)."),
+    "M015": ("monitor-data", "A model monitor's data the target deployment does not collect (defaults need its data collector), alert e-mails over Azure's limit, or a preprocessing component Azure would not receive (warning)."),
     # K: stacks and overlays
     "K001": ("stack-file", "A stack file does not match the stack schema."),
     "K002": ("overlay-no-match", "An overlay selects no manifest."),

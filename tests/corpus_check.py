@@ -38,9 +38,13 @@ INFERRED = {
 # are not built yet (issue 14); they are counted once they are.
 UNSUPPORTED_NOTE = "Schedule"
 # ... except the Schedule files under these folders, whose kind's renderer is built.
-SCHEDULE_FOLDERS = ("assets/data/",)
-# Files validated (and rendered) beside a corpus file because it refers to them.
+SCHEDULE_FOLDERS = ("monitoring/", "assets/data/")
+# Files validated (and rendered) beside a corpus file because it refers to them: a model monitor names
+# the online deployment it watches, which must be a manifest of the estate (controller/checks/monitoring.py).
+# The deployment the e2e folder defines is the one the monitors there watch (azureml:credit-default:main).
 COMPANIONS = {
+    "monitoring/": ("monitoring/azureml-e2e-model-monitoring/endpoints/endpoint.yaml",
+                    "monitoring/azureml-e2e-model-monitoring/endpoints/deployment.yaml"),
     # A data import reads through a Connection manifest of the estate (controller/checks/dataimport.py):
     # the connection files of the same upstream folder that the imports name (rejected on their own,
     # M007, their errors are theirs), and the import file a schedule names.

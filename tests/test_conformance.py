@@ -85,7 +85,7 @@ def estate_graphs() -> dict[str, dict[str, Any]]:
 def corpus_graphs() -> dict[str, dict[str, Any]]:
     """{corpus path: graph} of every corpus file of a kind amlctl supports that renders on its own."""
     import fidelity as F
-    from corpus_check import supported_rows
+    from corpus_check import companions, supported_rows
     from corpus_render import ENDPOINT, _endpoint
 
     from controller import schemas as S
@@ -101,7 +101,10 @@ def corpus_graphs() -> dict[str, dict[str, Any]]:
         loaded = load_files([(F.CORPUS / path, f"{F.CORPUS.name}/{path}")], hint, schemas)
         if any(d.severity.value == "error" for d in loaded.diagnostics) or not loaded.manifests:
             continue  # validate rejects it (tests/corpus/known-differences.yaml says why)
-        manifests = [F._in_workspace(m) for m in loaded.manifests] + F._fidelity_workspace(schemas)
+        beside = []  # what the file refers to and must be in the estate (corpus_check.COMPANIONS)
+        for other in companions(path, kind, for_render=True):
+            beside += load_files([(F.CORPUS / other, f"{F.CORPUS.name}/{other}")], None, schemas).manifests
+        manifests = [F._in_workspace(m) for m in loaded.manifests + beside] + F._fidelity_workspace(schemas)
         for i, m in enumerate(manifests):
             if m.kind in ENDPOINT and "endpoint_name" not in m.spec:  # az ml takes it on the command line
                 manifests[i] = replace(m, spec={**m.spec, "endpoint_name": "ep-corpus"})

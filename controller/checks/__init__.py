@@ -15,7 +15,7 @@ from typing import Any, Iterable
 from controller import files, rbac
 from controller import schemas as S
 from controller.checks import dataimport, flows, refs, runs, secrets, serverless
-from controller.checks import promptflow, schedules
+from controller.checks import monitoring, promptflow, schedules
 from controller.manifests import versions
 from controller.diagnostics import Diagnostic, Severity, error, warning
 from controller.manifests.discover import inside, rel
@@ -96,6 +96,7 @@ def check(manifests: list[Manifest], options: Options, schemas: S.SchemaSet | No
     serverless.check(manifests, result)  # identities Azure ML does not support on serverless compute (M012)
     schedules.check(manifests, result)  # cron, recurrence, time zone, start and end of each trigger (M013, M014)
     dataimport.check(manifests, result, schemas)  # an import's connection, scheduled file, data asset (M001, M003, M009)
+    monitoring.check(manifests, result)  # a monitor's deployment and the data its defaults need (M003, M015)
     return result
 
 
