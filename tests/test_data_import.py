@@ -4,7 +4,6 @@ area (tests/estates/coverage/dataimport over base/), which tests/test_coverage_e
 the real engine; fidelity against azure-ai-ml is tests/fidelity/kinds_dataimport.py's."""
 from __future__ import annotations
 
-import json
 import shutil
 from pathlib import Path
 
@@ -202,7 +201,8 @@ def test_renders_are_byte_identical_whatever_the_manifest_order(tmp_path: Path) 
      f"{SCHEDULE_FILE}:15: [M001] data asset 'imp-partner-files' is written by this import and defined by the Data "
      "manifest at manifests/data.yaml:2"),
     ("a connection of another workspace",
-     {}, {"manifests/other/workspace.yaml": "$schema: https://azuremlschemas.azureedge.net/latest/workspace.schema.json\n"
+     {}, {"manifests/other/workspace.yaml":
+          "$schema: https://azuremlschemas.azureedge.net/latest/workspace.schema.json\n"
       "name: mlw-other\nlocation: westeurope\n",
       "manifests/other/conn.yaml": "$schema: https://azuremlschemas.azureedge.net/latest/connection.schema.json\n"
       "name: imp-other-sql\ntype: azure_sql_db\ntarget: Server=tcp:sql-o.database.windows.net,1433;Database=o\n"
@@ -223,7 +223,8 @@ def test_an_inline_connection_secret_is_refused(tmp_path: Path) -> None:
     found = problems(estate(tmp_path, {"manifests/connections.yaml": (
         "secret_access_key:\n    key_vault_secret: https://kv-imp.vault.azure.net/secrets/partner-s3-secret",
         "secret_access_key: wJalrXUtnFEMIK7MDENGbPxRfiCYEXAMPLEKEY")}))
-    assert any(p.startswith("manifests/connections.yaml:18: [M007] credentials.secret_access_key") for p in found), found
+    expected = "manifests/connections.yaml:18: [M007] credentials.secret_access_key"
+    assert any(p.startswith(expected) for p in found), found
 
 
 # -- the provider -----------------------------------------------------------------------------------------

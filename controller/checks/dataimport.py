@@ -38,6 +38,11 @@ SOURCE_CONNECTIONS = {"database": ("snowflake", "azure_sql_db"), "file_system": 
 SCHEDULED = "scheduledImport"  # data-import.schema.json's $defs: what a scheduled import holds
 
 
+def _same_workspace(a: Manifest, b: Manifest) -> bool:
+    """Whether two manifests share a workspace (one of unknown workspace matches any, as refs do)."""
+    return a.workspace == b.workspace or None in (a.workspace, b.workspace)
+
+
 def is_scheduled(m: Manifest) -> bool:
     return m.kind == "Schedule" and "import_data" in m.spec
 
@@ -51,17 +56,19 @@ def bodies(m: Manifest) -> Iterator[tuple[tuple, dict[str, Any]]]:
         yield ("import_data",), dict(m.spec["import_data"])
 
 
-def scheduled_file(m: Manifest, manifests: Iterable[Manifest], local: str) -> tuple[Manifest | None, str | None]:
+def scheduled_file(m: Manifest, manifests: Iterable[Manifest],
+                   local: str) -> tuple[Manifest | None, str | None]:
     """(the DataImport manifest a schedule's `import_data: <file>` names, the problem when none is).
     `local` is the file as a repository-relative path."""
     for d in manifests:
-        if d.kind == "DataImport" and d.path == local and (d.workspace == m.workspace or None in (d.workspace, m.workspace)):
+        if d.kind == "DataImport" and d.path == local and _same_workspace(d, m):
             return d, None
     return None, (f"import_data: {local} is not a DataImport manifest of this workspace (is it under the manifests "
                   "folder?); amlctl schedules only imports it renders, or write the import inline")
 
 
-def connection(m: Manifest, body: dict[str, Any], manifests: Iterable[Manifest]) -> tuple[Manifest | None, str, str | None]:
+def connection(m: Manifest, body: dict[str, Any],
+               manifests: Iterable[Manifest]) -> tuple[Manifest | None, str, str | None]:
     """(the Connection manifest an import's source reads through, the diagnostic code, the problem
     when it is not one amlctl can use)."""
     source = body.get("source") if isinstance(body.get("source"), dict) else {}
@@ -70,7 +77,7 @@ def connection(m: Manifest, body: dict[str, Any], manifests: Iterable[Manifest])
         return None, "", None  # the schema says what is missing
     name = value.removeprefix("azureml:")
     found = [c for c in manifests if c.kind == "Connection" and c.name == name]
-    here = [c for c in found if c.workspace == m.workspace or None in (c.workspace, m.workspace)]
+    here = [c for c in found if _same_workspace(c, m)]
     if not here and found:
         where = ", ".join(sorted({str(c.workspace) for c in found}))
         return None, "M009", (f"source.connection: Connection {name!r} is defined in workspace {where}, not in "
@@ -95,8 +102,7 @@ def connection(m: Manifest, body: dict[str, Any], manifests: Iterable[Manifest])
 def asset_owner(m: Manifest, body: dict[str, Any], manifests: Iterable[Manifest]) -> Manifest | None:
     """A Data manifest of the asset an import writes, in its workspace: there must be none."""
     name = body.get("name")
-    return next((d for d in manifests if d.kind == "Data" and d.name == name
-                 and (d.workspace == m.workspace or None in (d.workspace, m.workspace))), None)
+    return next((d for d in manifests if d.kind == "Data" and d.name == name and _same_workspace(d, m)), None)
 
 
 def check(manifests: list[Manifest], result: Any, schemas: S.SchemaSet | None = None) -> None:

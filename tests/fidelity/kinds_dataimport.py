@@ -21,7 +21,6 @@ import io
 import shutil
 import sys
 import tempfile
-import warnings
 from pathlib import Path
 from typing import Any
 
@@ -141,15 +140,15 @@ def _one(m: Manifest, graph: dict[str, Resource], root: Path, rendered: Any) -> 
         errors = [d.message for d in rendered.diagnostics if d.severity.value == "error"]
         outcome.error = "amlctl: " + ("; ".join(errors[:2]) or "no resource rendered")
         return outcome
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
+    from controller.render.kinds import compiled
+    with compiled.quiet():  # azure-ai-ml's "experimental class" notices
+        try:
             entity = spec.loader(io.StringIO(yaml.safe_dump(dict(m.spec), sort_keys=False)),
                                  relative_origin=str(root / m.path))
-    except Exception as e:  # azure-ai-ml refuses it: nothing to compare against
-        outcome.error = "azure-ai-ml: " + str(e).strip().splitlines()[0][:200]
-        return outcome
-    F.compare(m, resource, spec, entity, F.load_known(), outcome)
+        except Exception as e:  # azure-ai-ml refuses it: nothing to compare against
+            outcome.error = "azure-ai-ml: " + str(e).strip().splitlines()[0][:200]
+            return outcome
+        F.compare(m, resource, spec, entity, F.load_known(), outcome)
     return outcome
 
 

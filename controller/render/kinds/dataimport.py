@@ -19,9 +19,10 @@ schedule on, with amlctl's trigger (validate checks it) and azure-ai-ml's action
 
 MLClient resolves nothing of an import: the source's connection stays `azureml:<name>`, as it sends
 it. validate holds it to a Connection manifest of the import's workspace, of a type that reaches
-the source (controller/checks/dataimport.py); the run or schedule waits for it. The asset the import writes belongs to the import: Azure ML registers its versions as runs
-complete, no manifest of the estate may (M001), and no Pulumi resource stands for them: removing the
-import or the schedule leaves them in Azure, as asset versions always are.
+the source (controller/checks/dataimport.py); the run or schedule waits for it. The asset the
+import writes belongs to the import: Azure ML registers its versions as runs complete, no manifest of
+the estate may (M001), and no Pulumi resource stands for them: removing the import or the schedule
+leaves them in Azure, as asset versions always are.
 """
 from __future__ import annotations
 
