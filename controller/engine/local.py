@@ -164,6 +164,9 @@ ID_TEMPLATES: dict[str, tuple[str, str | None]] = {
     # The scope may live outside the estate (another team's storage account): not checked.
     "azure-native:authorization:RoleAssignment": (
         "{scope}/providers/Microsoft.Authorization/roleAssignments/{roleAssignmentName}", None),
+    # A feature store's materialization identity (controller/render/kinds/featurestore.py).
+    "azure-native:managedidentity:UserAssignedIdentity": (
+        _RG + "/providers/Microsoft.ManagedIdentity/userAssignedIdentities/{resourceName}", None),
     TRAFFIC: ("{endpointId}/traffic", "{endpointId}"),
     SYSTEM_DATASTORE: (_WS + "/datastores/{name}", _WS),
 }
@@ -183,6 +186,8 @@ _ALWAYS_COMPUTED = ("id", "identity.principalId", "identity.tenantId")
 SERVER_SET: dict[str, tuple[str, ...]] = {
     ML + "OnlineEndpoint": ("properties.traffic", "properties.mirrorTraffic"),
     ML + "BatchEndpoint": ("properties.defaults",),
+    # A user-assigned identity's ids are Azure's (the simulation computes them, local_providers).
+    "azure-native:managedidentity:UserAssignedIdentity": ("principalId", "clientId", "tenantId"),
 }
 
 # Values ARM never returns: kept out of the documents (a hash stands in for them).

@@ -19,6 +19,8 @@ from controller.engine.local import (FAIL_ENV, FAKE_SUBSCRIPTION, ML, SERVER_SET
                                      _NONE, _now, _plain, _redact, _set, _snake, _split, _unredact, arm_ids,
                                      changed_paths, principal_id, wire, SIM_TENANT, _ALWAYS_COMPUTED, SECRETS_KEY)
 
+UAI = "azure-native:managedidentity:UserAssignedIdentity"
+
 
 # -- the providers ----------------------------------------------------------------------------------
 class ArmSimulator(dynamic.ResourceProvider):
@@ -62,6 +64,9 @@ class ArmSimulator(dynamic.ResourceProvider):
         identity = inputs.get("identity")
         if isinstance(identity, Mapping) and "SystemAssigned" in str(identity.get("type", "")):
             out["identity"] = {"principalId": principal_id(arm_id), "tenantId": SIM_TENANT}
+        if self.type_token == UAI:  # a user-assigned identity is an identity: its ids are its outputs
+            out.update(principalId=principal_id(arm_id), tenantId=SIM_TENANT,
+                       clientId=principal_id("client:" + arm_id))
         return out
 
     @staticmethod
@@ -333,6 +338,11 @@ class SimulatedResource(dynamic.Resource):
             # simulator is told where they are: it stores a hash there, never the value (as ARM
             # never returns one).
             props[SECRETS_KEY] = pulumi.Output.from_input(_secret_paths(leaves))
+        if self._type_token == UAI:
+            # Its ids are outputs only (the simulator computes them): declared, so that the program
+            # can read them as it reads the generated class's client_id and principal_id.
+            for key in ("principalId", "clientId", "tenantId"):
+                props.setdefault(key, None)
         simulator = {TRAFFIC: TrafficSimulator, SYSTEM_DATASTORE: SystemDatastoreSimulator}.get(
             self._type_token, ArmSimulator)
         super().__init__(simulator(self._type_token, resource_name, self._state_dir, self._subscription),

@@ -107,10 +107,11 @@ def _is_envelope(data: dict[str, Any]) -> bool:
 
 
 def _workspace_folders(classified: list[tuple[Document, str | None]]) -> dict[str, list[str]]:
-    """Folder (repository-relative) -> names of the Workspace manifests in it."""
+    """Folder (repository-relative) -> names of the Workspace (or FeatureStore: a workspace of kind
+    featurestore, home of its entities and feature sets) manifests in it."""
     folders: dict[str, list[str]] = {}
     for doc, kind in classified:
-        if kind != "Workspace":
+        if kind not in ("Workspace", "FeatureStore"):
             continue
         data = doc.data
         meta = data.get("metadata")

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 
 # The kinds whose manifests are asset versions (Code versions have no manifest: amlctl derives
 # them from local folders).
-VERSIONED_KINDS = frozenset({"Data", "Environment", "Model", "Component"})
+VERSIONED_KINDS = frozenset({"Data", "Environment", "Model", "Component", "FeatureStoreEntity", "FeatureSet"})
 
 _RUN = re.compile(r"\d+|\D+")
 # The version amlctl derives for an asset whose manifest names none (controller.render.kinds.derived_version).

@@ -20,7 +20,9 @@ from controller.render.graph import Graph
 
 SETTING = "supersededVersions"
 ARCHIVE = "archive"
-CONTAINER_TYPES = tuple(t.replace("Version", "Container") for t in VERSIONED_TYPES if "CodeVersion" not in t)
+# A feature store's containers are "...ContainerEntity" in pulumi-azure-native.
+CONTAINER_TYPES = tuple(t.replace("Version", "ContainerEntity" if ":Feature" in t else "Container")
+                        for t in VERSIONED_TYPES if "CodeVersion" not in t)
 ARCHIVED_LABEL = "archived (superseded: kept in Azure, hidden from lists and @latest)"
 
 

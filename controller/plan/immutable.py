@@ -40,6 +40,8 @@ REPLACE_ON_CHANGE: dict[str, tuple[str, ...]] = {
     ML + "ModelVersion": ("properties.*",),
     ML + "ComponentVersion": ("properties.*",),
     ML + "CodeVersion": ("properties.*",),
+    ML + "FeaturestoreEntityVersion": ("properties.*",),
+    ML + "FeaturesetVersion": ("properties.*",),
     ML + "Job": ("properties.*",),
     ML + "ServerlessEndpoint": ("properties.modelSettings.*", "sku.*"),
     ML + "MarketplaceSubscription": ("properties.*",),
@@ -67,7 +69,7 @@ REPLACE_ON_CHANGE: dict[str, tuple[str, ...]] = {
 MUTABLE_ON_VERSIONS = ("properties.description", "properties.tags.*", "properties.tags", "properties.isArchived",
                        "properties.stage")
 VERSIONED_TYPES = tuple(ML + t for t in ("DataVersion", "EnvironmentVersion", "ModelVersion", "ComponentVersion",
-                                         "CodeVersion"))
+                                         "CodeVersion", "FeaturestoreEntityVersion", "FeaturesetVersion"))
 
 _IDENTITY_KEYS = ("name", "version", "id", "location", "scope")
 

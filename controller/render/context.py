@@ -76,7 +76,8 @@ class Context:
         self.index: dict[tuple[str, str | None, str], list[Manifest]] = {}
         for m in self.manifests:  # several versions of one asset share a key
             self.index.setdefault(m.key, []).append(m)
-        self.workspaces = {m.name: m for m in self.manifests if m.kind == "Workspace"}
+        # A feature store is a workspace (of kind featurestore): its entities and feature sets live in it.
+        self.workspaces = {m.name: m for m in self.manifests if m.kind in ("Workspace", "FeatureStore")}
 
     # -- the stack's target ------------------------------------------------------------------------
     @property
