@@ -257,6 +257,8 @@ def test_the_render_does_not_depend_on_file_order(tmp_path: Path) -> None:
     (None, {f"{SPEC}/FeaturesetSpec.yaml": "source: {type: parquet}\n"}, (f"{SPEC}/FeatureSetSpec.yaml",),
      f"{SET}:9: [M006] specification.path: manifests/featurestore/featuresets/transactions/spec has no "
      "FeatureSetSpec.yaml (FeaturesetSpec.yaml is there"),
+    ({FS: ("name: fs-cov", "name: mlw-cov")}, None, (),
+     f"{FS}:2: [M001] feature store 'mlw-cov' has the name of the Workspace at manifests/workspace.yaml:2:7"),
     (None, {"manifests/entity.yaml": "$schema: http://azureml/sdk-2-0/FeaturestoreEntity.json\nname: stray\n"
                                      "version: '1'\nindex_columns: [{name: id, type: string}]\n"}, (),
      "manifests/entity.yaml:2: [M009] a FeatureStoreEntity lives in a feature store, and 'mlw-cov' is a workspace"),

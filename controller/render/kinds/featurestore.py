@@ -126,6 +126,11 @@ class Identity:
 def feature_store(m: Manifest, ctx: Context) -> None:
     from controller.render.kinds import workspace as W
     spec = m.spec
+    other = ctx.find("Workspace", m.name, None)
+    if other is not None:  # both are workspaces: one name in the resource group, one ARM id
+        raise ctx.error(m, ("name",), "M001", f"feature store {m.name!r} has the name of the Workspace at "
+                        f"{other.where(('name',))}: a feature store is a workspace, and workspace names are "
+                        "unique in the resource group")
     if spec.get("storage_account") and not spec.get("offline_store"):
         raise ctx.error(m, ("storage_account",), "S005", "missing required field 'offline_store': with an existing "
                         "storage_account, azure-ai-ml makes the offline store in a storage account of its own; "
