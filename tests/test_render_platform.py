@@ -494,3 +494,19 @@ schedules:
         "recurrence": {"frequency": "Week", "interval": 1,
                        "schedule": {"hours": [8], "minutes": [0], "weekDays": ["Monday"]}}}]
     assert g["mlw-test/compute/cpu"].type == "azure-native:machinelearningservices:Compute"
+
+
+def test_a_recurrence_of_single_values_renders_as_lists(tmp_path: Path) -> None:
+    """The CLI takes `hours: 8` or `week_days: monday`; ARM and the provider take only lists (a
+    string iterated would be ['M', 'o', ...])."""
+    ci = envelope("Compute", "ci-b", """
+type: computeinstance
+size: Standard_DS3_v2
+schedules:
+  compute_start_stop:
+    - action: stop
+      trigger: {type: recurrence, frequency: week, interval: 1, schedule: {hours: 19, minutes: 30, week_days: friday}}
+""")
+    g = graph_of(tmp_path, {**stack(), "manifests/ws.yaml": WORKSPACE, "manifests/c.yaml": ci}).by_name()
+    entry, = g["mlw-test/compute/ci-b"].inputs["properties"]["properties"]["schedules"]["computeStartStop"]
+    assert entry["recurrence"]["schedule"] == {"hours": [19], "minutes": [30], "weekDays": ["Friday"]}

@@ -165,7 +165,7 @@ def _fire_times(plan: Plan, after: Mapping[str, Resource], now: datetime | None)
     def scheduling(c: Change) -> bool:
         if c.action not in (CREATE, UPDATE, REPLACE) or not firetimes.triggers(c.type, after[c.name].inputs):
             return False
-        return c.type == ML + "Schedule" or c.action == CREATE or \
+        return firetimes.is_schedule(c.type, after[c.name].inputs) or c.action == CREATE or \
             any(p.path.startswith("properties.properties.schedules") for p in c.properties)
     wanted = [i for i, c in enumerate(plan.changes) if scheduling(c)]
     if not wanted:

@@ -215,6 +215,13 @@ def _period_start(frequency: str, interval: int, anchor: datetime, lower: dateti
     return datetime.combine(moved, time(0), tzinfo=tz)
 
 
+def is_schedule(r_type: str, inputs: Mapping[str, Any]) -> bool:
+    """An Azure ML Schedule: the typed resource, or the generic one a data import schedule goes
+    through (controller/render/kinds/dataimport.py: the typed Schedule has no ImportData action)."""
+    return r_type.endswith("machinelearningservices:Schedule") or (
+        r_type == "azure-native:resources:Resource" and inputs.get("resourceType") == "schedules")
+
+
 def triggers(r_type: str, inputs: Mapping[str, Any]) -> list[tuple[str, str, Mapping[str, Any], bool]]:
     """(action, "cron" or "recurrence", trigger, enabled) of each schedule of a resource as the graph
     holds it: an Azure ML Schedule, or a compute instance's start/stop schedules
@@ -222,7 +229,7 @@ def triggers(r_type: str, inputs: Mapping[str, Any]) -> list[tuple[str, str, Map
     props = inputs.get("properties")
     if not isinstance(props, Mapping):
         return []
-    if r_type.endswith("machinelearningservices:Schedule"):
+    if is_schedule(r_type, inputs):
         trigger = props.get("trigger")
         if not isinstance(trigger, Mapping):
             return []

@@ -257,13 +257,19 @@ def _trigger(trigger: Mapping[str, Any]) -> dict[str, Any]:
                "interval": trigger.get("interval")}
         if "schedule" in trigger:
             s = trigger["schedule"]
-            out["schedule"] = {"hours": s.get("hours", []), "minutes": s.get("minutes", []),
-                               **({"weekDays": [_pascal(w, None) for w in s["week_days"]]} if "week_days" in s else {}),
-                               **({"monthDays": s["month_days"]} if "month_days" in s else {})}
+            # The CLI takes one value or a list of them; ARM (and the provider) only lists.
+            out["schedule"] = {"hours": _listed(s.get("hours", [])), "minutes": _listed(s.get("minutes", [])),
+                               **({"weekDays": [_pascal(w, None) for w in _listed(s["week_days"])]}
+                                  if "week_days" in s else {}),
+                               **({"monthDays": _listed(s["month_days"])} if "month_days" in s else {})}
     for key, arm_key in (("time_zone", "timeZone"), ("start_time", "startTime"), ("end_time", "endTime")):
         if key in trigger:
             out[arm_key] = str(trigger[key])
     return out
+
+
+def _listed(value: Any) -> list[Any]:
+    return list(value) if isinstance(value, (list, tuple)) else [value]
 
 
 def _compute_schedules(value: Any, c: Convert) -> Any:
