@@ -61,9 +61,32 @@ COMPANIONS = {
 VALIDATE_ONLY = ("resources/connections/",)
 
 
+def _spark_components(path: str) -> list[str]:
+    """The local component files a corpus pipeline's Spark steps name: a step's component file must
+    be a Component manifest of the estate (R004 otherwise), so the pipeline is rendered beside them."""
+    import posixpath
+
+    import yaml
+    try:
+        doc = yaml.safe_load((CORPUS / path).read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError):
+        return []
+    jobs = doc.get("jobs") if isinstance(doc, dict) else None
+    out = []
+    for step in (jobs or {}).values() if isinstance(jobs, dict) else ():
+        component = step.get("component") if isinstance(step, dict) and step.get("type") == "spark" else None
+        if isinstance(component, str) and component.startswith(("./", "../")) and component.endswith((".yml", ".yaml")):
+            target = posixpath.normpath(posixpath.join(posixpath.dirname(path), component))
+            if (CORPUS / target).is_file():
+                out.append(target)
+    return sorted(set(out))
+
+
 def companions(path: str, kind: str, for_render: bool = False) -> list[str]:
-    """The corpus files a Schedule (or DataImport) file is validated beside (see COMPANIONS);
-    `for_render`: those it is rendered beside."""
+    """The corpus files a Schedule (or DataImport) file is validated beside (see COMPANIONS), and the
+    Spark components a Pipeline's steps name; `for_render`: those it is rendered beside."""
+    if kind == "Pipeline":
+        return _spark_components(path)
     if kind not in ("Schedule", "DataImport"):
         return []
     return [c for prefix, files in COMPANIONS.items() if path.startswith(prefix) for c in files if c != path

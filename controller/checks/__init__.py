@@ -44,8 +44,26 @@ class Index:
     def __init__(self, manifests: Iterable[Manifest]) -> None:
         self.by_name: dict[tuple[str, str], list[Manifest]] = defaultdict(list)
         self._names: dict[str, list[str]] = {}
+        # Assets published into a registry (metadata.registry) are named by their registry URI only,
+        # never by a workspace's short name: (kind, registry, name) -> versions.
+        self.published: dict[tuple[str, str, str], list[Manifest]] = defaultdict(list)
         for m in manifests:
+            if m.registry is not None:
+                self.published[(m.kind, m.registry, m.name)].append(m)
+                continue
             self.by_name[(m.kind, m.name)].append(m)
+
+    def publishes(self, value: str) -> bool:
+        """Whether `value` is the registry URI of an asset version (or labels/latest) the estate publishes."""
+        match = refs._REGISTRY_URI.match(value.strip())
+        if match is None:
+            return False
+        registry, collection, name, which, ver = match.groups()
+        kind = {"models": "Model", "environments": "Environment", "components": "Component"}.get(collection)
+        found = self.published.get((kind or "", registry, name), [])
+        if which == "labels":
+            return bool(found) and ver == "latest"
+        return which == "versions" and versions.pick(found, ver) is not None
 
     def find(self, kind: str, name: str, workspace: str | None,
              version: str | None = None) -> tuple[Manifest | None, list[Manifest]]:
@@ -232,6 +250,8 @@ def _reference(m: Manifest, a: S.Annotated, options: Options, index: Index, resu
         return
     if not isinstance(value, str):
         return  # an inline definition: its own annotated fields are checked where they stand
+    if index.publishes(value):
+        return  # an asset the estate publishes into a registry, by its registry URI
     ref = refs.parse(value, a.value)
     if ref is not None:
         _resolve(m, a.path, ref, options, index, result, in_estate)

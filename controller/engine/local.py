@@ -115,6 +115,7 @@ SECRETS_KEY = "__secretPaths"  # an input naming where the program put secrets (
 _RG = "/subscriptions/{subscription}/resourceGroups/{resourceGroupName}"
 _WS = _RG + "/providers/Microsoft.MachineLearningServices/workspaces/{workspaceName}"
 _SA = _RG + "/providers/Microsoft.Storage/storageAccounts/{accountName}"
+_REG = _RG + "/providers/Microsoft.MachineLearningServices/registries/{registryName}"
 _CONTAINER = _SA + "/blobServices/default/containers/{containerName}"
 
 # type token -> (id template, template of the parent that must exist or None). Placeholders are
@@ -123,6 +124,15 @@ ID_TEMPLATES: dict[str, tuple[str, str | None]] = {
     "azure-native:resources:ResourceGroup": (_RG, None),
     ML + "Workspace": (_WS, None),
     ML + "Registry": (_RG + "/providers/Microsoft.MachineLearningServices/registries/{registryName}", None),
+    # Assets published into a registry (controller/render/kinds/registry_assets.py).
+    ML + "RegistryModelContainer": (_REG + "/models/{modelName}", _REG),
+    ML + "RegistryModelVersion": (_REG + "/models/{modelName}/versions/{version}", _REG + "/models/{modelName}"),
+    ML + "RegistryEnvironmentContainer": (_REG + "/environments/{environmentName}", _REG),
+    ML + "RegistryEnvironmentVersion": (_REG + "/environments/{environmentName}/versions/{version}",
+                                        _REG + "/environments/{environmentName}"),
+    ML + "RegistryComponentContainer": (_REG + "/components/{componentName}", _REG),
+    ML + "RegistryComponentVersion": (_REG + "/components/{componentName}/versions/{version}",
+                                      _REG + "/components/{componentName}"),
     ML + "Compute": (_WS + "/computes/{computeName}", _WS),
     ML + "Datastore": (_WS + "/datastores/{name}", _WS),
     ML + "WorkspaceConnection": (_WS + "/connections/{connectionName}", _WS),

@@ -168,6 +168,9 @@ def _build(doc: Document, kind: str, schemas: S.SchemaSet, folders: dict[str, li
         spec["name"] = name
         prefix: tuple = ("spec",)
         workspace = meta.get("workspace")
+        registry = meta.get("registry")
+        if registry is not None and not _registry_scope_ok(kind, workspace, report, subject):
+            return None
         labels, annotations = meta.get("labels", {}), meta.get("annotations", {})
         form = "envelope"
     else:
@@ -187,6 +190,7 @@ def _build(doc: Document, kind: str, schemas: S.SchemaSet, folders: dict[str, li
                    "managed)", subject=kind)
             return None
         prefix, workspace, labels, annotations, form = (), None, {}, {}, "bare"
+        registry = None  # a bare az ml file has no field for it (az ml takes --registry-name)
     info = schemas.kinds[kind]
     subject = f"{kind}/{name}"
     # Validate the az ml body; map problem paths back into the document.
@@ -195,7 +199,7 @@ def _build(doc: Document, kind: str, schemas: S.SchemaSet, folders: dict[str, li
         report(path, p.code, p.message, p.at_key, subject)
     if len(diags) > here:
         return None
-    if info.scope == "workspace" and workspace is None:
+    if info.scope == "workspace" and workspace is None and registry is None:
         candidates = _folder_workspace(doc.path, folders)
         if len(candidates) > 1:
             report(prefix, "S003", f"the folder holds several workspaces ({', '.join(candidates)}); say which "
@@ -204,4 +208,24 @@ def _build(doc: Document, kind: str, schemas: S.SchemaSet, folders: dict[str, li
         workspace = candidates[0] if candidates else None
     return Manifest(kind=kind, name=str(name), workspace=workspace if info.scope == "workspace" else None,
                     spec=spec, path=doc.path, doc_index=doc.index, form=form, positions=doc.positions,
-                    spec_prefix=prefix, name_at=name_at, labels=labels, annotations=annotations, lines=doc.lines)
+                    spec_prefix=prefix, name_at=name_at, labels=labels, annotations=annotations, lines=doc.lines,
+                    registry=registry)
+
+
+# The kinds `az ml ... create --registry-name` publishes (azure-ai-ml's registry-scoped operations).
+REGISTRY_KINDS = ("Model", "Environment", "Component")
+
+
+def _registry_scope_ok(kind: str, workspace: str | None, report: Any, subject: str) -> bool:
+    """metadata.registry names the registry an asset is published into: only an asset kind a registry
+    holds, and never beside metadata.workspace (an asset lives in one place)."""
+    if kind not in REGISTRY_KINDS:
+        report(("metadata", "registry"), "S003", f"metadata.registry: a {kind} cannot be published into a registry "
+               f"(registries hold {', '.join(REGISTRY_KINDS)}); drop it, or say metadata.workspace", True, subject)
+        return False
+    if workspace is not None:
+        report(("metadata", "registry"), "S003", "metadata.registry and metadata.workspace together: an asset lives "
+               "in a registry or in a workspace; drop one (a workspace uses a registry asset by its URI, "
+               "azureml://registries/<registry>/...)", True, subject)
+        return False
+    return True

@@ -60,6 +60,7 @@ class Manifest:
     annotations: Mapping[str, str] = field(default_factory=dict)
     patches: tuple[Patch, ...] = ()  # overlays applied, in order
     lines: tuple[int, int] = field(default=(0, 0), compare=False)  # the document's lines in its file
+    registry: str | None = None  # an asset published into this registry (metadata.registry), not a workspace's
 
     @property
     def subject(self) -> str:
@@ -67,8 +68,9 @@ class Manifest:
 
     @property
     def key(self) -> tuple[str, str | None, str]:
-        """Kind, workspace and name: one asset (several versions of it share the key)."""
-        return (self.kind, self.workspace, self.name)
+        """Kind, workspace (or `registry:<name>` for a registry's asset) and name: one asset (several
+        versions of it share the key)."""
+        return (self.kind, self.workspace if self.registry is None else f"registry:{self.registry}", self.name)
 
     @property
     def version(self) -> str | None:

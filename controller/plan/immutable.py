@@ -42,6 +42,10 @@ REPLACE_ON_CHANGE: dict[str, tuple[str, ...]] = {
     ML + "CodeVersion": ("properties.*",),
     ML + "FeaturestoreEntityVersion": ("properties.*",),
     ML + "FeaturesetVersion": ("properties.*",),
+    # ... and so are the versions published into a registry (controller/render/kinds/registry_assets.py).
+    ML + "RegistryModelVersion": ("properties.*",),
+    ML + "RegistryEnvironmentVersion": ("properties.*",),
+    ML + "RegistryComponentVersion": ("properties.*",),
     ML + "Job": ("properties.*",),
     ML + "ServerlessEndpoint": ("properties.modelSettings.*", "sku.*"),
     ML + "MarketplaceSubscription": ("properties.*",),
@@ -69,7 +73,9 @@ REPLACE_ON_CHANGE: dict[str, tuple[str, ...]] = {
 MUTABLE_ON_VERSIONS = ("properties.description", "properties.tags.*", "properties.tags", "properties.isArchived",
                        "properties.stage")
 VERSIONED_TYPES = tuple(ML + t for t in ("DataVersion", "EnvironmentVersion", "ModelVersion", "ComponentVersion",
-                                         "CodeVersion", "FeaturestoreEntityVersion", "FeaturesetVersion"))
+                                         "CodeVersion", "FeaturestoreEntityVersion", "FeaturesetVersion",
+                                         "RegistryModelVersion", "RegistryEnvironmentVersion",
+                                         "RegistryComponentVersion"))
 
 _IDENTITY_KEYS = ("name", "version", "id", "location", "scope")
 

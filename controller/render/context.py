@@ -193,6 +193,9 @@ class Context:
         """(ARM id or URI, graph resource it depends on) for a reference string. With `deploy_time`,
         `@latest` of an asset no manifest defines (a model a pipeline registers) is a {"$latest": ...}
         marker that the program resolves when it deploys; without, it is an error (R003)."""
+        in_registry = registry_ref(self, m, kind, value, spec_path)
+        if in_registry is not None:
+            return in_registry
         ref = refs.parse(value, kind)
         if ref is None or ref.name is None:
             return value, None  # a URI (registries, other workspaces) passes through
@@ -308,6 +311,57 @@ def resource_name(m: Manifest, version: str | None = None) -> str:
     slug = re.sub(r"(?<!^)(?=[A-Z])", "-", m.kind).lower()
     base = f"{m.workspace}/{slug}/{m.name}" if m.workspace else f"{slug}/{m.name}"
     return f"{base}@{version}" if version is not None else base
+
+
+# -- assets published into a registry (metadata.registry; controller/render/kinds/registry_assets.py) --
+REGISTRY_COLLECTION = {"Model": "models", "Environment": "environments", "Component": "components", "Code": "codes"}
+_REGISTRY_KIND = {v: k for k, v in REGISTRY_COLLECTION.items() if k != "Code"}
+
+
+def registry_resource_name(m: Manifest, version: str | None = None) -> str:
+    """The graph name of a registry asset's container (or, with `version`, of that version)."""
+    slug = re.sub(r"(?<!^)(?=[A-Z])", "-", m.kind).lower()
+    base = f"registry/{m.registry}/{slug}/{m.name}"
+    return f"{base}@{version}" if version is not None else base
+
+
+def registry_uri(registry: str, kind: str, name: str, version: str) -> str:
+    """How a registry asset is named wherever it is used (azure-ai-ml sends it as written)."""
+    return f"azureml://registries/{registry}/{REGISTRY_COLLECTION[kind]}/{name}/versions/{version}"
+
+
+def registry_ref(ctx: "Context", m: Manifest, kind: str, value: str, spec_path: tuple) -> tuple[Any, str | None] | None:
+    """A reference that involves a registry asset, or None to resolve it as usual:
+    - azureml://registries/<r>/<models|environments|components>/<name>/versions/<v> (or labels/latest)
+      of an asset the estate publishes is sent as written, after the version it names (the estate's
+      highest for labels/latest): a graph dependency, from any manifest;
+    - in a registry's asset, a short name (`azureml:<name>:<version>`) is an error, as azure-ai-ml's
+      OperationOrchestrator refuses it in a registry scope (a curated environment excepted, which
+      refs.parse leaves as written)."""
+    if not isinstance(value, str):
+        return None
+    match = refs._REGISTRY_URI.match(value.strip())
+    if match is not None:
+        registry, collection, name, which, ver = match.groups()
+        target_kind = _REGISTRY_KIND.get(collection)
+        if target_kind is None or which is None or (which == "labels" and ver != "latest"):
+            return None
+        target = ctx.find(target_kind, name, f"registry:{registry}", ver if which == "versions" else None)
+        if target is None or target.registry != registry:
+            return None  # not an asset of the estate: it exists in the registry already
+        version = ctx.version_of(target)
+        if which == "versions" and version != ver:
+            return None
+        return value, registry_resource_name(target, version)
+    if m.registry is None:
+        return None
+    ref = refs.parse(value, kind)
+    if ref is None or ref.name is None or kind not in REGISTRY_COLLECTION:
+        return None
+    version = ref.version or "<version>"
+    raise ctx.error(m, spec_path, "R003", f"{S.dotted(spec_path)}: {value!r}: an asset in a registry names what it "
+                    "uses by its full registry URI (azure-ai-ml refuses short names there): write "
+                    f"{registry_uri(m.registry, kind, ref.name, version)}")
 
 
 def guid(*parts: str) -> str:

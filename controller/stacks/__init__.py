@@ -196,7 +196,8 @@ def apply(stack: Stack, manifests: list[Manifest],
                                f"stack/{stack.name}"))
     manifests = [m for m in manifests if not any(e.matches(m) for e in stack.excludes)]
     for m in manifests:
-        if m.workspace is None and schemas.kinds[m.kind].scope == "workspace" and stack.default_workspace:
+        if m.workspace is None and m.registry is None and schemas.kinds[m.kind].scope == "workspace" \
+                and stack.default_workspace:  # a registry's asset (metadata.registry) is in no workspace
             m = _with_workspace(m, stack.default_workspace)
         out.append(m)
     for overlay in stack.overlays:

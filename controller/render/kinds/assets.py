@@ -179,6 +179,9 @@ def _asset(m: Manifest, ctx: Context, kind: str, version: str, container: dict[s
     """A versioned asset: its container, then the version, which depends on it. Several versions
     share one container, which the highest version describes; an anonymous asset's container is
     Azure ML's own, the same for every manifest that needs it."""
+    if m.registry is not None:  # published into a registry (metadata.registry)
+        from controller.render.kinds import registry_assets
+        return registry_assets.asset(m, ctx, kind, version, container, properties, deps, label)
     node = resource_name(m)
     ws = workspace_dep(m, ctx)
     if anonymous:
@@ -197,7 +200,7 @@ def _asset(m: Manifest, ctx: Context, kind: str, version: str, container: dict[s
 def _datastore_deps(m: Manifest, ctx: Context, uri: Any) -> set[str]:
     """A version whose files are on a datastore (azureml://datastores/<name>/paths/...) needs that
     datastore first: amlctl's uploads datastore, or a Datastore manifest of the estate."""
-    name = refs.datastore_of(uri) if isinstance(uri, str) else None
+    name = refs.datastore_of(uri) if isinstance(uri, str) and m.registry is None else None  # a registry has none
     if name is None:
         return set()
     if name == ASSETS_DATASTORE:
@@ -247,8 +250,16 @@ def data(m: Manifest, ctx: Context) -> None:
            f"{props.get('dataType')} data")
 
 
+def _registry_checks(m: Manifest, ctx: Context) -> None:
+    """A registry's asset: what it cannot be rendered with, before anything is mapped (uploads)."""
+    if m.registry is not None:
+        from controller.render.kinds import registry_assets
+        registry_assets.refuse_unpublishable(m, ctx)
+
+
 @renders("Model")
 def model(m: Manifest, ctx: Context) -> None:
+    _registry_checks(m, ctx)
     model_version(m, ctx, set(), anonymous=False)
 
 
@@ -272,6 +283,7 @@ def model_version(m: Manifest, ctx: Context, deps: set[str], anonymous: bool) ->
 # -- Environment ---------------------------------------------------------------------------------
 @renders("Environment")
 def environment(m: Manifest, ctx: Context) -> None:
+    _registry_checks(m, ctx)
     environment_version(m, ctx, set(), anonymous=False)
 
 
@@ -317,6 +329,7 @@ def component(m: Manifest, ctx: Context) -> None:
         raise ctx.error(m, ("additional_includes",), "R001", "additional_includes: amlctl does not merge "
                         "additional files into the component's code snapshot yet; copy them into the code "
                         "folder (or a folder the code folder contains)")
+    _registry_checks(m, ctx)
     deps: set[str] = set()
     version = ctx.version_of(m)
     body = ctx.arm(m, deps).body
@@ -327,11 +340,58 @@ def component(m: Manifest, ctx: Context) -> None:
     spec["version"] = version
     if m.spec.get("type") == "pipeline":
         spec["jobs"] = _pipeline_jobs(m, ctx, deps)
+    elif m.spec.get("type") in COMPILED_TYPES:
+        spec = props["componentSpec"] = _compiled_spec(m, ctx, spec, version)
     # The asset's own description, tags and properties are its spec's (azure-ai-ml sends both).
     for key in ("description", "tags", "properties"):
         if key in spec:
             props[key] = copy.deepcopy(spec[key])
     _asset(m, ctx, "Component", version, _container(props), props, deps, f"{m.spec.get('type', 'command')} component")
+
+
+# Component types whose componentSpec azure-ai-ml builds from the YAML (spark: conf keys promoted and
+# digit strings made numbers; parallel: mini_batch_size in bytes, partition_keys as JSON text, defaults
+# filled in): amlctl resolves the references, azure-ai-ml writes the rest, as MLClient sends it.
+COMPILED_TYPES = ("spark", "parallel")
+# Where each type names its code and environment (the mapped, resolved values replace the YAML's).
+_REFERENCES = {"spark": (("code",), ("environment",)), "parallel": (("task", "code"), ("task", "environment"))}
+
+
+def _compiled_spec(m: Manifest, ctx: Context, mapped: dict[str, Any], version: str) -> dict[str, Any]:
+    """The componentSpec of a Spark or parallel component: azure-ai-ml's, from the manifest's YAML with
+    code and environment as `azureml:<ARM id>` (what the schema mapping resolved: a local code folder is
+    a code version, an inline environment an anonymous version)."""
+    kind = m.spec["type"]
+    conf = m.spec.get("conf")
+    for key, value in sorted((conf or {}).items()) if isinstance(conf, dict) else ():
+        if isinstance(value, dict):
+            raise ctx.error(m, ("conf", key), "R005", f"conf.{key}: a component is stored in Azure as written, so a "
+                            "credential in its conf would be readable by everyone who can read the component; "
+                            "set it on the conf of the job or pipeline step that runs it")
+    source = copy.deepcopy(dict(m.spec))
+    source["version"] = version
+    for path in _REFERENCES[kind]:
+        value = mapped
+        for part in path:
+            value = value.get(part) if isinstance(value, dict) else None
+        if value is None:
+            continue
+        target = source
+        for part in path[:-1]:
+            target = target[part]
+        target[path[-1]] = value
+    if isinstance(source.get("mini_batch_size"), int):
+        source["mini_batch_size"] = str(source["mini_batch_size"])  # azure-ai-ml takes it as text
+    try:
+        spec = compile_component(source, str(ctx.root / PurePosixPath(m.path)))
+    except Exception as e:  # azure-ai-ml's own validation: report it against the manifest
+        from controller.render.kinds import refusal
+        raise ctx.error(m, (), "R010", f"azure-ai-ml cannot compile this {kind} component: {refusal.reason(e)}")
+    spec["name"] = m.name
+    spec["version"] = version
+    if "$schema" in mapped:
+        spec["$schema"] = mapped["$schema"]
+    return spec
 
 
 def _pipeline_jobs(m: Manifest, ctx: Context, deps: set[str]) -> dict[str, Any]:
@@ -344,6 +404,7 @@ def _pipeline_jobs(m: Manifest, ctx: Context, deps: set[str]) -> dict[str, Any]:
             continue
         if a.value == "Component" and refs.local_path(a.instance) is not None:
             arm_id, node = pipelines._component_file(m, a.instance, ctx, a.path)  # a Component manifest
+            pipelines.spark_step_fields(m, a.instance, ctx, a.path, resolved)
         else:
             arm_id, node = ctx.resolve_ref(m, a.value, a.instance, a.path)
         if node:

@@ -56,6 +56,7 @@ def _resolved_spec(m: Manifest, spec: dict[str, Any], ctx: Context, deps: set[st
             value = a.instance
             if a.value == "Component" and refs.local_path(value) is not None:
                 arm_id, node = _component_file(m, value, ctx, a.path)
+                spark_step_fields(m, value, ctx, a.path, out)
             else:
                 arm_id, node = ctx.resolve_ref(m, a.value, value, a.path)
             if node:
@@ -111,6 +112,50 @@ def _component_file(m: Manifest, value: str, ctx: Context, path: tuple) -> tuple
     a pipeline component's are refused, R004.)"""
     flows.nested(m, ctx, value, path)
     return manifest_file(m, value, ctx, path, "Component", "")
+
+
+# What a Spark or parallel step takes from its component when azure-ai-ml loads the component's file
+# (azure.ai.ml.entities._builders.spark.Spark.__init__, .parallel.Parallel.__init__): az ml sends them on
+# the node, beside the registered component's id, so amlctl's step carries them too.
+SPARK_NODE_FIELDS = ("entry", "py_files", "jars", "files", "archives", "args")
+# The conf keys azure-ai-ml promotes to fields (parameterized_spark.CONF_KEY_MAP): a step's own conf
+# wins, and each of these the step's conf lacks comes from the component's.
+SPARK_PROMOTED_CONF = ("spark.driver.cores", "spark.driver.memory", "spark.executor.cores", "spark.executor.memory",
+                       "spark.executor.instances", "spark.dynamicAllocation.enabled",
+                       "spark.dynamicAllocation.minExecutors", "spark.dynamicAllocation.maxExecutors")
+# A parallel step's own value wins; one it lacks (or leaves empty) comes from the component.
+PARALLEL_NODE_FIELDS = ("resources", "retry_settings", "input_data", "max_concurrency_per_instance",
+                        "mini_batch_error_threshold", "mini_batch_size", "partition_keys")
+
+
+def spark_step_fields(m: Manifest, value: str, ctx: Context, path: tuple, out: dict[str, Any]) -> None:
+    """A `type: spark` or `type: parallel` step whose component is a local component manifest of that
+    type: the step gets what azure-ai-ml's node takes from the component's file (a parallel task
+    with its code and environment resolved as the component's are)."""
+    if len(path) != 3 or path[0] != "jobs" or path[2] != "component":
+        return
+    step = out["jobs"][path[1]]
+    local = str(ctx.local(m, value))
+    component = next((c for c in ctx.manifests if c.kind == "Component" and c.path == local
+                      and c.workspace == m.workspace), None)
+    if not isinstance(step, dict) or component is None or step.get("type") != component.spec.get("type"):
+        return
+    own = component.spec
+    if own.get("type") == "spark":
+        for key in SPARK_NODE_FIELDS:
+            if own.get(key) is not None:
+                step[key] = copy.deepcopy(own[key])
+        if isinstance(own.get("conf"), dict):
+            conf = step.get("conf")
+            step["conf"] = copy.deepcopy(own["conf"]) if not conf else \
+                {**{k: own["conf"][k] for k in SPARK_PROMOTED_CONF if k in own["conf"]}, **conf}
+    elif own.get("type") == "parallel":
+        for key in PARALLEL_NODE_FIELDS:
+            if not step.get(key) and own.get(key) is not None:
+                step[key] = copy.deepcopy(own[key])
+        if not step.get("task"):
+            mapped = arm.to_arm(ctx.schemas, ctx.schemas.kinds["Component"].file, own, ctx.resolver(component, set()))
+            step["task"] = copy.deepcopy(mapped.body["properties"]["componentSpec"]["task"])
 
 
 def manifest_file(m: Manifest, value: str, ctx: Context, path: tuple, kind: str, also: str) -> tuple[str, str]:
