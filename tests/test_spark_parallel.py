@@ -83,7 +83,8 @@ task:
   append_row_to: ${{outputs.scores}}
 """
 
-ENV = "name: score-env\nversion: 1\nimage: mcr.microsoft.com/azureml/openmpi4.1.0-ubuntu22.04\n"
+ENV = ("$schema: https://azuremlschemas.azureedge.net/latest/environment.schema.json\n"
+       "name: score-env\nversion: 1\nimage: mcr.microsoft.com/azureml/openmpi4.1.0-ubuntu22.04\n")
 
 PARALLEL_PIPELINE = """\
 $schema: https://azuremlschemas.azureedge.net/latest/pipelineJob.schema.json
@@ -106,7 +107,7 @@ FILES = {
     "manifests/spark/src/count.py": "print('count')\n",
     "manifests/spark/src/lib.py": "X = 1\n",
     "manifests/parallel/batch_score.yml": PARALLEL,
-    "manifests/parallel/env.yml": "$schema: https://azuremlschemas.azureedge.net/latest/environment.schema.json\n" + ENV,
+    "manifests/parallel/env.yml": ENV,
     "manifests/parallel/pipeline.yml": PARALLEL_PIPELINE,
     "manifests/parallel/score/score.py": "def init():\n    pass\n\n\ndef run(batch):\n    return batch\n",
 }
