@@ -44,7 +44,7 @@ def docs(root: Path) -> dict[str, dict]:
 def test_apply_from_nothing_then_nothing_then_an_in_place_update(estate: Path):
     first = amlctl("apply", "--stack", "local", "--yes", cwd=estate)
     assert first.code == 0, first.err + first.out
-    assert "+ 84 created" in first.out
+    assert "+ 109 created" in first.out
     created = docs(estate)
     assert any(i.endswith("/computes/cpu-cluster") for i in created)
     assert all(d.get("simulated") for d in created.values())
@@ -160,13 +160,13 @@ def test_history_joins_updates_with_git(estate: Path):
     assert [u["result"] for u in updates] == ["succeeded", "succeeded"]
     assert updates[0]["author"] == "Ada Reviewer <ada@example.com>"
     assert updates[0]["commit"] == git(estate, "rev-parse", "HEAD")
-    assert updates[0]["changes"].get("update") == 1 and updates[1]["changes"].get("create") == 84
+    assert updates[0]["changes"].get("update") == 1 and updates[1]["changes"].get("create") == 109
     assert updates[0]["subject"] == "scale the CPU cluster"
     text = amlctl("history", "--stack", "local", cwd=estate).out.splitlines()
     assert len(text) == 2 and text[0].startswith("#2  ") and text[1].startswith("#1  ")
     assert "succeeded" in text[0] and git(estate, "rev-parse", "HEAD")[:12] in text[0]
     assert "Ada Reviewer  " in text[0] and "ada@example.com" not in text[0]  # the address is in -o json
-    assert text[0].endswith("~ 1 updated   scale the CPU cluster")
+    assert text[0].endswith("~ 1 updated    scale the CPU cluster")
 
 
 def test_destroy_is_guarded_by_the_stack_name(estate: Path):
@@ -215,7 +215,7 @@ def test_two_applies_of_one_stack_at_once_one_fails_cleanly_and_nothing_is_corru
         if first.poll() is None:
             first.kill()
     assert first.returncode == 0, err
-    assert "+ 84 created" in out
+    assert "+ 109 created" in out
     again = amlctl("apply", "--stack", "local", "--yes", cwd=estate)
     assert again.code == 0 and "engine was not started" in again.out
 
@@ -446,11 +446,11 @@ def test_apply_at_a_terminal_shows_the_plan_before_asking_and_without_one_needs_
     code, shown = at_terminal(estate, "apply", "--stack", "local", answer=b"n")
     assert code == 1, shown
     assert shown.index("+ machinelearningservices:Compute mlw-credit/compute/cpu-cluster") < shown.index("[y/N]")
-    assert "Plan: 84 to create" in shown and "declined: nothing was changed" in shown
+    assert "Plan: 109 to create" in shown and "declined: nothing was changed" in shown
     assert not (estate / ".amlctl" / "local" / "sim").exists() or not list((estate / ".amlctl" / "local" / "sim").rglob("*.json"))
     code, shown = at_terminal(estate, "apply", "--stack", "local", answer=b"y")
     assert code == 0, shown
-    assert "Resources: + 84 created" in shown and sim_doc(estate, "/computes/cpu-cluster.json").exists()
+    assert "Resources: + 109 created" in shown and sim_doc(estate, "/computes/cpu-cluster.json").exists()
 
 
 def test_an_apply_of_uncommitted_changes_is_marked_as_such(estate: Path):

@@ -22,10 +22,12 @@ def test_example_estate_is_valid_under_strict() -> None:
 
 def test_every_kind_is_exercised() -> None:
     report = validate(cwd=REPO, strict=True)
-    # A CapabilityHost needs an AI hub and project the example estate does not have yet (issue 14):
-    # tests/estates/coverage/resources applies one on the real engine meanwhile. A DataImport reads a
-    # database or S3 bucket the example estate does not have: tests/estates/coverage/dataimport applies one.
-    assert {m.kind for m in report.manifests} == set(S.load().kinds) - {"Schedule", "CapabilityHost", "DataImport"}
+    # A CapabilityHost needs an AI hub and project the example estate does not have:
+    # tests/estates/coverage/resources applies one on the real engine. A DataImport reads a database
+    # or S3 bucket the example estate does not have: tests/estates/coverage/dataimport applies one.
+    assert {m.kind for m in report.manifests} == set(S.load().kinds) - {"CapabilityHost", "DataImport"}
+    monitor = next(m for m in report.manifests if m.kind == "Schedule")
+    assert monitor.spec["create_monitor"]["monitoring_target"]["endpoint_deployment_id"] == "azureml:credit-online:blue"
     assert {m.form for m in report.manifests} == {"envelope", "bare"}
 
 

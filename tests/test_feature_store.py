@@ -338,3 +338,24 @@ def test_what_is_rendered_matches_azure_ai_ml_field_by_field() -> None:
     kinds = {o.kind for o in outcomes}
     assert kinds == {"FeatureStore", "FeatureStoreEntity", "FeatureSet"}
     assert sum(o.equal for o in outcomes) > 35 and len(outcomes) == 5  # the two connections are compared too
+
+
+def test_plan_shows_the_next_materialization_times(tmp_path: Path) -> None:
+    """A created feature-set version's materialization schedule fires as any schedule does: every
+    3 hours from its start time (UTC when it names no zone), and plan lists the next three."""
+    from datetime import datetime, timezone
+
+    from controller.plan import firetimes as F
+    after = graph(estate(tmp_path))
+    plan = P.diff(Graph(stack=after.stack, resources=(), settings=after.settings), after,
+                  now=datetime(2026, 12, 2, 6, 40, tzinfo=timezone.utc))
+    (change,) = [c for c in plan.changes if c.type.endswith("FeaturesetVersion")]
+    (fires,) = change.fire_times
+    assert F.text(fires) == ("materialization next: 2026-12-02T09:04:10+00:00 (UTC), 2026-12-02T12:04:10+00:00, "
+                             "2026-12-02T15:04:10+00:00")
+    off = graph(estate(tmp_path / "off", edits={
+        "manifests/featurestore/featuresets/transactions/featureset.yaml":
+            ("  offline_enabled: true\n  online_enabled: true", "  offline_enabled: false\n  online_enabled: false")}))
+    version = next(r for r in off.resources if r.type.endswith("FeaturesetVersion"))
+    assert F.of_resource(version.type, version.inputs, datetime(2026, 12, 2, tzinfo=timezone.utc))[0].note == \
+        "disabled: it does not fire"

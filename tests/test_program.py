@@ -29,6 +29,8 @@ class Mocks(pulumi.runtime.Mocks):
         seen.append({{"type": args.typ, "name": args.name, "inputs": args.inputs}})
         state = dict(args.inputs)
         state["identity"] = {{"principalId": "principal-of-" + args.name, "type": "SystemAssigned"}}
+        if args.typ == "azure-native:managedidentity:UserAssignedIdentity":  # its ids are outputs, as in Azure
+            state["principalId"] = state["clientId"] = "principal-of-" + args.name
         return args.name + "-id", state
     def call(self, args):
         calls.append(args.token)
@@ -180,3 +182,34 @@ def test_every_top_level_input_is_a_keyword_of_the_class():
         params = inspect.signature(resource_class(r.type)._internal_init).parameters
         for key in r.inputs:
             assert snake(key) in params, f"{r.type}: {key}"
+
+
+def test_replace_rules_reach_the_engine_with_delete_first(tmp_path):
+    """What Azure cannot change in place (controller/plan/immutable.py) is passed to the engine as
+    replace_on_changes, with delete_before_replace: amlctl's names are fixed, so create-before-delete
+    would PUT over the live resource and then delete it. Asset versions get none (append-only)."""
+    from controller.program import build
+    from controller.render.graph import Graph, Resource
+
+    ml = "azure-native:machinelearningservices:"
+    graph = Graph(stack="t", resources=(
+        Resource(name="cluster", type=ml + "Compute", subject="Compute/c",
+                 inputs={"computeName": "c", "properties": {"computeType": "AmlCompute"}}),
+        Resource(name="host", type=ml + "CapabilityHost", subject="CapabilityHost/h", inputs={"name": "h"}),
+        Resource(name="model@1", type=ml + "ModelVersion", subject="Model/m", inputs={"name": "m"}),
+    ))
+    seen = {}
+
+    def recording(type_):
+        def make(resource_name, opts=None, **kwargs):
+            seen[resource_name] = opts
+            return object()
+        return make
+
+    build(graph, tmp_path, classes=recording)
+    compute = seen["cluster"]
+    assert "properties.properties.vmSize" in compute.replace_on_changes
+    assert "properties.properties.subnet" in compute.replace_on_changes  # ".*" dropped: a path covers below
+    assert compute.delete_before_replace is True
+    assert seen["host"].replace_on_changes == ["properties"] and seen["host"].delete_before_replace is True
+    assert seen["model@1"].replace_on_changes is None and seen["model@1"].delete_before_replace is None

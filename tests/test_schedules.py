@@ -253,7 +253,8 @@ def test_a_changed_trigger_shows_the_new_fire_times_and_an_unrelated_change_none
 
 
 def test_plan_fire_times_count_from_amlctl_plan_now_and_are_byte_identical(tmp_path: Path) -> None:
-    """The example estate's first apply (a pipeline schedule, a compute instance that stops at 19:00)."""
+    """The example estate's first apply (a pipeline schedule, a compute instance that stops at 19:00,
+    the endpoint's monitor at 06:00 and the feature set's materialization at 02:00, Central European)."""
     import os
     env_now = "2026-12-02T06:40:00Z"
     runs = []
@@ -269,7 +270,9 @@ def test_plan_fire_times_count_from_amlctl_plan_now_and_are_byte_identical(tmp_p
     assert data["fire_times_from"] == {"time": "2026-12-02T06:40:00+00:00", "basis": F.ENV}
     fired = {c["name"]: c["fire_times"][0]["next"][0] for c in data["changes"] if c["fire_times"]}
     assert fired == {"mlw-credit/pipeline/credit-training/schedule": "2026-12-03T02:00:00+00:00",
-                     "mlw-credit/compute/ci-risk-dev": "2026-12-02T19:00:00+01:00"}
+                     "mlw-credit/compute/ci-risk-dev": "2026-12-02T19:00:00+01:00",
+                     "mlw-credit/schedule/credit-online-monitor": "2026-12-03T06:00:00+01:00",
+                     "fs-credit/feature-set/payment-history@1": "2026-12-03T02:00:00+01:00"}
 
 
 def test_a_bad_amlctl_plan_now_is_a_usage_error(monkeypatch: pytest.MonkeyPatch) -> None:

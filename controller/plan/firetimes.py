@@ -224,7 +224,8 @@ def is_schedule(r_type: str, inputs: Mapping[str, Any]) -> bool:
 
 def triggers(r_type: str, inputs: Mapping[str, Any]) -> list[tuple[str, str, Mapping[str, Any], bool]]:
     """(action, "cron" or "recurrence", trigger, enabled) of each schedule of a resource as the graph
-    holds it: an Azure ML Schedule, or a compute instance's start/stop schedules
+    holds it: an Azure ML Schedule, a feature set version's materialization schedule, or a compute
+    instance's start/stop schedules
     (properties.properties.schedules.computeStartStop, the trigger under `cron` or `recurrence`)."""
     props = inputs.get("properties")
     if not isinstance(props, Mapping):
@@ -235,6 +236,15 @@ def triggers(r_type: str, inputs: Mapping[str, Any]) -> list[tuple[str, str, Map
             return []
         kind = "cron" if str(trigger.get("triggerType", "")).lower() == "cron" else "recurrence"
         return [("", kind, trigger, props.get("isEnabled", True) is not False)]
+    if r_type.endswith("machinelearningservices:FeaturesetVersion"):
+        # A feature set's materialization schedule (a RecurrenceTrigger); a store type of None
+        # turns materialization off (azure-ai-ml's MaterializationStore: offline, online, both, none).
+        settings = props.get("materializationSettings")
+        trigger = settings.get("schedule") if isinstance(settings, Mapping) else None
+        if not isinstance(trigger, Mapping):
+            return []
+        kind = "cron" if str(trigger.get("triggerType", "")).lower() == "cron" else "recurrence"
+        return [("materialization", kind, trigger, str(settings.get("storeType", "")).lower() != "none")]
     inner = props.get("properties")
     schedules = inner.get("schedules") if isinstance(inner, Mapping) else None
     items = schedules.get("computeStartStop") if isinstance(schedules, Mapping) else None

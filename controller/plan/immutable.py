@@ -99,3 +99,19 @@ def _matches(path: str, patterns: tuple[str, ...]) -> bool:
         elif path == pattern or path.startswith(pattern + "."):
             return True
     return False
+
+
+def engine_replace_paths(type_: str) -> tuple[str, ...]:
+    """The table's rules for `type_` as Pulumi `replace_on_changes` paths, for the program to pass to
+    the engine, so a change Azure cannot make in place is a replacement on Azure too, not only in
+    `plan` and on the local target. pulumi-azure-native replaces only on what its schema marks
+    (path parameters), never on the body properties above (Azure refuses those as updates).
+
+    A Pulumi path covers everything below it (PropertyPath.Contains), so a trailing ".*" is dropped.
+    Asset versions and runs are left out: their bodies are append-only and plan refuses a change to
+    one before the engine sees it, and their mutable fields (MUTABLE_ON_VERSIONS) have no
+    exception in Pulumi's paths. The identity keys need none: they are the provider's path parameters."""
+    if type_ in VERSIONED_TYPES or type_ == ML + "Job" or not type_.startswith("azure-native:"):
+        return ()
+    return tuple(sorted({p[:-2] if p.endswith(".*") else p for p in REPLACE_ON_CHANGE.get(type_, ())}))
+

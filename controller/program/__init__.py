@@ -166,6 +166,7 @@ def build(graph: Graph, root: Path, *, classes: Callable[[str], Callable[..., An
     `client_config` answers {"$clientConfig": ...} markers (default: ask Azure who deploys);
     `secret_reader` reads a Key Vault secret URI's value (default: Key Vault's data plane);
     `latest_reader` answers {"$latest": ...} markers (default: the container's latestVersion)."""
+    from controller.plan.immutable import engine_replace_paths
     from controller.runs import runs_of
     if runs_of(graph):  # a renderer's graph, not the one controller.runs settles for the engine
         raise ValueError("the graph still holds run outputs ($runOutput): settle it first (controller.runs.settle)")
@@ -174,9 +175,15 @@ def build(graph: Graph, root: Path, *, classes: Callable[[str], Callable[..., An
     for r in order(graph):
         cls = classes(r.type)
         kwargs = {snake(k): resolver.value(v) for k, v in sorted(r.inputs.items())}
+        replace = engine_replace_paths(r.type)
         opts = pulumi.ResourceOptions(
             depends_on=[created[d] for d in r.depends_on],
             protect=r.protect,
+            # amlctl's names are fixed, so a replacement reuses the ARM id: it must delete first, or
+            # the create would PUT over the old resource and the delete then remove it. The provider
+            # asks for that on its own replacements only, not on the ones replace_on_changes adds.
+            replace_on_changes=list(replace) or None,
+            delete_before_replace=True if replace else None,
             retain_on_delete=r.retain_on_delete or None,
             ignore_changes=list(r.ignore_changes) or None,
             provider=provider if provider is not None and r.type.startswith("azure-native:") else None,

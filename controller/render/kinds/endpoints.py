@@ -286,12 +286,19 @@ def _collection_data(m: Manifest, ws: str, body: dict[str, Any], ctx: Context, d
         else:
             uri = data.get("path") or f"{MDC_PATH}/{endpoint}/{m.name}/{name}"
             arm_id, node = ctx.child_id(ws, "Data", asset, version), f"{ws}/data/{asset}@{version}"
+            # A data version lives in its container: az ml's PUT of the version makes it on the
+            # service side, the provider needs it as a resource of its own (as assets.py renders).
+            container = ctx.add(m, f"{ws}/data/{asset}", ML + "DataContainer", {
+                "resourceGroupName": ctx.resource_group, "workspaceName": ws, "name": asset,
+                "properties": {"dataType": "uri_folder", "isArchived": False},
+            }, depends_on=[ctx.workspace_resource(ws)], spec_path=path if data else path[:-1], **APPEND_ONLY,
+                label=f"data collected by the {name} collection of deployment {m.name}")
             ctx.add(m, node, ML + "DataVersion", {
                 "resourceGroupName": ctx.resource_group, "workspaceName": ws, "name": asset, "version": version,
                 "properties": {"dataType": "uri_folder", "dataUri": uri, "isAnonymous": False, "isArchived": False,
                                "properties": {}, "tags": {}},
-            }, depends_on=[ctx.workspace_resource(ws)], spec_path=path if data else path[:-1], **APPEND_ONLY,
-                label=f"data asset of the {name} collection of deployment {m.name}")
+            }, depends_on=[ctx.workspace_resource(ws), container.name], spec_path=path if data else path[:-1],
+                **APPEND_ONLY, label=f"data asset of the {name} collection of deployment {m.name}")
         if node:
             deps.add(node)
         body["properties"]["dataCollector"]["collections"][name]["dataId"] = arm_id

@@ -65,7 +65,7 @@ def schedule(m: Manifest, ctx: Context) -> None:
     except Exception as e:  # azure-ai-ml's own validation: report it against the manifest
         raise ctx.error(m, ("create_monitor",), "R010", f"azure-ai-ml cannot compile this monitor: {refusal.reason(e)}")
     props: dict[str, Any] = {
-        "trigger": arm.CONVERTERS["trigger"](_listed(m.spec["trigger"]), None), "isEnabled": True,
+        "trigger": arm.CONVERTERS["trigger"](m.spec["trigger"], None), "isEnabled": True,
         "action": {"actionType": "CreateMonitor", "monitorDefinition": provider(definition)},
     }
     for key, out in (("display_name", "displayName"), ("description", "description")):
@@ -76,18 +76,6 @@ def schedule(m: Manifest, ctx: Context) -> None:
             props[key] = {str(k): str(v) for k, v in sorted(m.spec[key].items())}
     ctx.add(m, resource_name(m), ML + "Schedule", {**scope(m, ctx), "name": m.name, "properties": props},
             depends_on=deps | {workspace_dep(m, ctx)}, label=f"monitor {m.name}")
-
-
-def _listed(trigger: dict[str, Any]) -> dict[str, Any]:
-    """The trigger with a recurrence pattern's single values as one-item lists (`hours: 3` is [3], as
-    azure-ai-ml reads it): the provider's RecurrenceSchedule takes lists only, and the shared
-    converter passes a single value on as it is."""
-    pattern = trigger.get("schedule")
-    if not isinstance(pattern, dict):
-        return trigger
-    fixed = {k: v if isinstance(v, list) else [v] for k, v in pattern.items()
-             if k in ("hours", "minutes", "week_days", "month_days")}
-    return {**trigger, "schedule": {**pattern, **fixed}}
 
 
 # -- what MLClient resolves before it submits -------------------------------------------------------
