@@ -328,7 +328,11 @@ def _in_workspace(m: Manifest) -> Manifest:
 
 
 def _one(m: Manifest, graph: dict[str, Resource], root: Path, rendered: Any) -> Outcome:
-    spec = KINDS[m.kind]
+    return one(KINDS[m.kind], m, graph, root, rendered)
+
+
+def one(spec: KindSpec, m: Manifest, graph: dict[str, Resource], root: Path, rendered: Any) -> Outcome:
+    """The manifest's rendered resource against what `spec` has azure-ai-ml make of the manifest."""
     outcome = Outcome(m.path, m.kind, m.name)
     resource = spec.main(m, graph)
     if resource is None:

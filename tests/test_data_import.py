@@ -4,19 +4,17 @@ area (tests/estates/coverage/dataimport over base/), which tests/test_coverage_e
 the real engine; fidelity against azure-ai-ml is tests/fidelity/kinds_dataimport.py's."""
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
 
-from conftest import REPO
+import coverage_area as area
 from controller.render import render
 from controller.render.graph import Graph, Resource
 from controller.render.kinds import dataimport as D
 from controller.validate import validate
 
 ML = "azure-native:machinelearningservices:"
-COVERAGE = REPO / "tests" / "estates" / "coverage"
 RUNS = "mlw-cov/data-import/imp-sales-orders/runs/"
 SCHEDULE = "mlw-cov/schedule/imp-nightly-partner-files"
 SCHEDULE_FILE = "manifests/schedule.yaml"
@@ -26,33 +24,11 @@ IMPORT_FILE = "manifests/sales-import.yaml"
 def estate(tmp_path: Path, edits: dict[str, tuple[str, str]] | None = None,
            extra: dict[str, str] | None = None) -> Path:
     """base/ and the dataimport area in one folder; `edits`: file -> (old, new); `extra`: more files."""
-    root = tmp_path / "estate"
-    for part in (COVERAGE / "base", COVERAGE / "dataimport"):
-        shutil.copytree(part, root, dirs_exist_ok=True, ignore=shutil.ignore_patterns("CHANGE.yaml"))
-    (root / ".git").mkdir(exist_ok=True)
-    for rel, (old, new) in (edits or {}).items():
-        text = (root / rel).read_text()
-        assert old in text, (rel, old)
-        (root / rel).write_text(text.replace(old, new))
-    for rel, text in (extra or {}).items():
-        (root / rel).parent.mkdir(parents=True, exist_ok=True)
-        (root / rel).write_text(text)
-    return root
+    return area.lay(tmp_path / "estate", "dataimport", edits, extra)
 
 
-def problems(root: Path) -> list[str]:
-    """validate's errors, as 'file:line: [CODE] message'."""
-    report = validate(root=root, cwd=root)
-    return [f"{d.path}:{d.line}: [{d.code}] {d.message}" for d in report.diagnostics if d.severity.value == "error"]
-
-
-def graph(root: Path) -> Graph:
-    report = validate(root=root, cwd=root, render=False)
-    assert not [d for d in report.diagnostics if d.severity.value == "error"], report.diagnostics
-    stack = next(s for s in report.stacks if s.name == "local")
-    out = render(report.overlaid["local"], stack, root=root)
-    assert out.graph is not None, [d.format() for d in out.diagnostics]
-    return out.graph
+problems = area.problems
+graph = area.graph
 
 
 def run_of(resources: dict[str, Resource]) -> Resource:

@@ -7,21 +7,18 @@ planned, held against pulumi-azure-native's input types and against azure-ai-ml'
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from conftest import REPO
+import coverage_area as area
 from controller import plan as P
-from controller.render import render
 from controller.render.graph import Graph, Resource
-from controller.validate import validate
 
 ML = "azure-native:machinelearningservices:"
 GENERIC = "azure-native:resources:Resource"
-COVERAGE = REPO / "tests" / "estates" / "coverage"
+COVERAGE = area.COVERAGE
 SUB = "00000000-0000-0000-0000-00000000beef"
 RG = f"/subscriptions/{SUB}/resourceGroups/rg-cov/providers"
 VM_ID = f"{RG}/Microsoft.Compute/virtualMachines/vm-res"
@@ -31,33 +28,11 @@ def estate(tmp_path: Path, edits: dict[str, tuple[str, str]] | None = None,
            extra: dict[str, str] | None = None) -> Path:
     """base/ and the resources area in one folder; `edits`: file -> (old, new) text replacements;
     `extra`: more files."""
-    root = tmp_path / "estate"
-    for part in (COVERAGE / "base", COVERAGE / "resources"):
-        shutil.copytree(part, root, dirs_exist_ok=True, ignore=shutil.ignore_patterns("CHANGE.yaml"))
-    (root / ".git").mkdir(exist_ok=True)
-    for rel, (old, new) in (edits or {}).items():
-        text = (root / rel).read_text()
-        assert old in text, (rel, old)
-        (root / rel).write_text(text.replace(old, new))
-    for rel, text in (extra or {}).items():
-        (root / rel).parent.mkdir(parents=True, exist_ok=True)
-        (root / rel).write_text(text)
-    return root
+    return area.lay(tmp_path / "estate", "resources", edits, extra)
 
 
-def errors(root: Path) -> list[str]:
-    """validate's errors (schema, semantic and render checks), as 'file:line: [CODE] message'."""
-    report = validate(root=root, cwd=root)
-    return [f"{d.path}:{d.line}: [{d.code}] {d.message}" for d in report.diagnostics if d.severity.value == "error"]
-
-
-def graph(root: Path) -> Graph:
-    report = validate(root=root, cwd=root, render=False, secrets_set=False)
-    assert not [d for d in report.diagnostics if d.severity.value == "error"], report.diagnostics
-    stack = next(s for s in report.stacks if s.name == "local")
-    out = render(report.overlaid["local"], stack, root=root)
-    assert out.graph is not None, [d.format() for d in out.diagnostics]
-    return out.graph
+errors = area.problems
+graph = area.graph
 
 
 def envelope(kind: str, name: str, spec: str, workspace: str | None = None) -> str:

@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import json
 import random
-import shutil
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from conftest import REPO
+import coverage_area as area
 from controller import plan as P
 from controller.render import render
 from controller.render.graph import Graph, Resource
@@ -22,7 +21,7 @@ from controller.validate import validate
 
 ML = "azure-native:machinelearningservices:"
 UAI = "azure-native:managedidentity:UserAssignedIdentity"
-COVERAGE = REPO / "tests" / "estates" / "coverage"
+COVERAGE = area.COVERAGE
 SUB = "00000000-0000-0000-0000-00000000beef"
 RG = f"/subscriptions/{SUB}/resourceGroups/rg-cov/providers"
 FS = "manifests/featurestore/featurestore.yaml"
@@ -37,37 +36,16 @@ OFFLINE = f"{RG}/Microsoft.Storage/storageAccounts/stfeatures/blobServices/defau
 
 def estate(tmp_path: Path, edits: dict[str, tuple[str, str]] | None = None,
            extra: dict[str, str] | None = None, drop: tuple[str, ...] = ()) -> Path:
-    """base/ and the featurestore area in one folder; `edits`: file -> (old, new) text replacements
-    (an empty old appends); `extra`: more files; `drop`: files to remove."""
-    root = tmp_path / "estate"
-    for part in (COVERAGE / "base", COVERAGE / "featurestore"):
-        shutil.copytree(part, root, dirs_exist_ok=True, ignore=shutil.ignore_patterns("CHANGE.yaml"))
-    (root / ".git").mkdir(exist_ok=True)
-    for rel, (old, new) in (edits or {}).items():
-        text = (root / rel).read_text()
-        assert old in text, (rel, old)
-        (root / rel).write_text(text + new if not old else text.replace(old, new, 1))
-    for rel, text in (extra or {}).items():
-        (root / rel).parent.mkdir(parents=True, exist_ok=True)
-        (root / rel).write_text(text)
-    for rel in drop:
-        (root / rel).unlink()
-    return root
+    """base/ and the featurestore area in one folder (see coverage_area.lay)."""
+    return area.lay(tmp_path / "estate", "featurestore", edits, extra, drop)
 
 
 def diagnostics(root: Path) -> list[str]:
     """validate's errors and warnings (schema, semantic and render), as 'file:line: [CODE] message'."""
-    report = validate(root=root, cwd=root)
-    return [f"{d.path}:{d.line}: [{d.code}] {d.message}" for d in report.diagnostics]
+    return area.problems(root, errors_only=False)
 
 
-def graph(root: Path) -> Graph:
-    report = validate(root=root, cwd=root, render=False, secrets_set=False)
-    assert not [d for d in report.diagnostics if d.severity.value == "error"], report.diagnostics
-    stack = next(s for s in report.stacks if s.name == "local")
-    out = render(report.overlaid["local"], stack, root=root)
-    assert out.graph is not None, [d.format() for d in out.diagnostics]
-    return out.graph
+graph = area.graph
 
 
 @pytest.fixture(scope="module")

@@ -18,9 +18,7 @@ Schedule, which tests/fidelity.py's KINDS do not hold (a Schedule there would be
 from __future__ import annotations
 
 import io
-import shutil
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -28,12 +26,12 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+import coverage_area  # noqa: E402
 import fidelity as F  # noqa: E402
 from controller.manifests.model import Manifest  # noqa: E402
 from controller.render.context import resource_name  # noqa: E402
 from controller.render.graph import Resource  # noqa: E402
 
-COVERAGE = Path(__file__).resolve().parent.parent / "estates" / "coverage"
 AREA = "dataimport"
 CORPUS_FILES = ("assets/data/azure-sql-import.yml", "assets/data/s3-import.yml", "assets/data/snowflake-import.yml",
                 "assets/data/snowflake-import-managed.yml", "assets/data/data_import_schedule_database_inline.yml",
@@ -117,18 +115,8 @@ def corpus() -> list[F.Outcome]:
 
 
 def coverage() -> list[F.Outcome]:
-    from controller.render import render
-    from controller.validate import validate
-    with tempfile.TemporaryDirectory() as tmp:
-        root = Path(tmp) / "estate"
-        for part in (COVERAGE / "base", COVERAGE / AREA):
-            shutil.copytree(part, root, dirs_exist_ok=True, ignore=shutil.ignore_patterns("CHANGE.yaml"))
-        report = validate(root=root, cwd=root, render=False)
-        stack = next(s for s in report.stacks if s.name == "local")
-        manifests = report.overlaid["local"]
-        rendered = render(manifests, stack, root=root)
-        graph = rendered.graph.by_name() if rendered.graph else {}
-        return [_one(m, graph, root, rendered) for m in manifests if _is_import(m)]
+    with coverage_area.rendered(AREA) as done:
+        return [_one(m, done.graph, done.root, done.out) for m in done.manifests if _is_import(m)]
 
 
 def _one(m: Manifest, graph: dict[str, Resource], root: Path, rendered: Any) -> F.Outcome:

@@ -20,19 +20,17 @@ What azure-ai-ml's side is, per kind:
 from __future__ import annotations
 
 import json
-import shutil
 import sys
-import tempfile
 import warnings
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+import coverage_area  # noqa: E402
 import fidelity as F  # noqa: E402
 from controller.render.graph import Resource  # noqa: E402
 
-COVERAGE = Path(__file__).resolve().parent.parent / "estates" / "coverage"
 AREA = "featurestore"
 ENVELOPE = ("location", "identity", "sku", "kind", "tags")
 
@@ -83,25 +81,11 @@ SPECS = {
 }
 
 
-def estate(root: Path) -> Path:
-    for part in (COVERAGE / "base", COVERAGE / AREA):
-        shutil.copytree(part, root, dirs_exist_ok=True, ignore=shutil.ignore_patterns("CHANGE.yaml"))
-    (root / ".git").mkdir(exist_ok=True)
-    return root
-
-
 def outcomes() -> list[F.Outcome]:
-    from controller.render import render
-    from controller.validate import validate
-    with tempfile.TemporaryDirectory() as tmp:
-        root = estate(Path(tmp) / "estate")
-        report = validate(root=root, cwd=root, render=False)
-        stack = next(s for s in report.stacks if s.name == "local")
-        manifests = report.overlaid["local"]
-        rendered = render(manifests, stack, root=root)
-        graph = rendered.graph.by_name() if rendered.graph else {}
+    with coverage_area.rendered(AREA) as done:
+        root, graph, rendered = done.root, done.graph, done.out
         out = []
-        for m in manifests:
+        for m in done.manifests:
             if m.kind in SPECS:
                 out.append(_one(m, graph, root, rendered))
             if m.kind == "FeatureStore" and graph:
@@ -111,19 +95,7 @@ def outcomes() -> list[F.Outcome]:
 
 def _one(m: Any, graph: dict[str, Resource], root: Path, rendered: Any) -> F.Outcome:
     spec = SPECS[m.kind]
-    outcome = F.Outcome(m.path, m.kind, m.name)
-    resource = spec.main(m, graph)
-    if resource is None:
-        errors = [d.message for d in rendered.diagnostics if d.severity.value == "error"]
-        outcome.error = "amlctl: " + ("; ".join(errors[:2]) or "no resource rendered")
-        return outcome
-    try:
-        entity = F._load_entity(spec, m, root, resource)
-    except Exception as e:  # azure-ai-ml refuses it: nothing to compare against
-        outcome.error = "azure-ai-ml: " + str(e).strip().splitlines()[0][:200]
-        return outcome
-    F.compare(m, resource, spec, entity, F.load_known(), outcome)
-    return outcome
+    return F.one(spec, m, graph, root, rendered)
 
 
 def _connections(m: Any, graph: dict[str, Resource], root: Path) -> list[F.Outcome]:

@@ -16,9 +16,7 @@ in known-monitoring.yaml.
 """
 from __future__ import annotations
 
-import shutil
 import sys
-import tempfile
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -26,10 +24,10 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+import coverage_area  # noqa: E402
 import fidelity as F  # noqa: E402
 from controller.render.graph import Resource  # noqa: E402
 
-COVERAGE = Path(__file__).resolve().parent.parent / "estates" / "coverage"
 PROVIDER = "Microsoft.MachineLearningServices"
 COLLECTION = {"data": "data", "model": "models", "models": "models", "component": "components", "components": "components"}
 
@@ -156,17 +154,9 @@ def corpus() -> list[F.Outcome]:
 
 def coverage() -> list[F.Outcome]:
     """The coverage estate's monitoring area, laid over base/ as the engine test lays it."""
-    from controller.render import render
-    from controller.validate import validate
-    with tempfile.TemporaryDirectory() as tmp:
-        root = Path(tmp) / "estate"
-        for part in (COVERAGE / "base", COVERAGE / "monitoring"):
-            shutil.copytree(part, root, dirs_exist_ok=True, ignore=shutil.ignore_patterns("CHANGE.yaml"))
-        report = validate(root=root, cwd=root, render=False)
-        stack = next(s for s in report.stacks if s.name == "local")
-        manifests = report.overlaid["local"]
-        rendered = render(manifests, stack, root=root)
-        return _compare(manifests, rendered, root, stack.settings["subscriptionId"], stack.settings["resourceGroup"])
+    with coverage_area.rendered("monitoring") as done:
+        settings = done.stack.settings
+        return _compare(done.manifests, done.out, done.root, settings["subscriptionId"], settings["resourceGroup"])
 
 
 KINDS: dict[str, F.KindSpec] = {}

@@ -16,9 +16,7 @@ default, and the loader gives azure-ai-ml's side the same, as its create would.
 from __future__ import annotations
 
 import io
-import shutil
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -26,10 +24,10 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+import coverage_area  # noqa: E402
 import fidelity as F  # noqa: E402
 from controller.render.graph import Resource  # noqa: E402
 
-COVERAGE = Path(__file__).resolve().parent.parent / "estates" / "coverage"
 AREA = "resources"
 
 
@@ -69,44 +67,17 @@ SPECS = {
 }
 
 
-def estate(root: Path) -> Path:
-    """base/ and the resources area in one folder, as tests/test_coverage_engine.py lays them."""
-    for part in (COVERAGE / "base", COVERAGE / AREA):
-        shutil.copytree(part, root, dirs_exist_ok=True, ignore=shutil.ignore_patterns("CHANGE.yaml"))
-    return root
-
-
 def outcomes() -> list[F.Outcome]:
-    from controller.validate import validate
-    from controller.render import render
-    with tempfile.TemporaryDirectory() as tmp:
-        root = estate(Path(tmp) / "estate")
-        report = validate(root=root, cwd=root, render=False)
-        stack = next(s for s in report.stacks if s.name == "local")
-        manifests = report.overlaid["local"]
-        _WORKSPACES.update({m.name: m for m in manifests if m.kind == "Workspace"})
-        rendered = render(manifests, stack, root=root)
-        graph = rendered.graph.by_name() if rendered.graph else {}
-        return [_one(m, graph, root, rendered) for m in manifests
+    with coverage_area.rendered(AREA) as done:
+        _WORKSPACES.update({m.name: m for m in done.manifests if m.kind == "Workspace"})
+        return [_one(m, done.graph, done.root, done.out) for m in done.manifests
                 if m.kind in ("Compute", "Datastore", "CapabilityHost")]
 
 
 def _one(m: Any, graph: dict[str, Resource], root: Path, rendered: Any) -> F.Outcome:
     """fidelity._one, with this module's specs (the Compute one gives azure-ai-ml secret placeholders)."""
     spec = SPECS.get(m.kind) or F.KINDS[m.kind]
-    outcome = F.Outcome(m.path, m.kind, m.name)
-    resource = spec.main(m, graph)
-    if resource is None:
-        errors = [d.message for d in rendered.diagnostics if d.severity.value == "error"]
-        outcome.error = "amlctl: " + ("; ".join(errors[:2]) or "no resource rendered")
-        return outcome
-    try:
-        entity = F._load_entity(spec, m, root, resource)
-    except Exception as e:  # azure-ai-ml refuses it: nothing to compare against
-        outcome.error = "azure-ai-ml: " + str(e).strip().splitlines()[0][:200]
-        return outcome
-    F.compare(m, resource, spec, entity, F.load_known(), outcome)
-    return outcome
+    return F.one(spec, m, graph, root, rendered)
 
 
 KINDS: dict[str, F.KindSpec] = {}

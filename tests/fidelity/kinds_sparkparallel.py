@@ -12,18 +12,16 @@ applies, and the local folder is known-sparkparallel.yaml's difference.
 """
 from __future__ import annotations
 
-import shutil
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+import coverage_area  # noqa: E402
 import fidelity as F  # noqa: E402
 from controller.render.graph import Resource  # noqa: E402
 
-COVERAGE = Path(__file__).resolve().parent.parent / "estates" / "coverage"
 AREA = "assets"
 
 
@@ -38,13 +36,6 @@ def _component(r: Resource) -> dict[str, Any]:
     return out
 
 
-def estate(root: Path) -> Path:
-    """base/ and the assets area in one folder, as tests/test_coverage_engine.py lays them."""
-    for part in (COVERAGE / "base", COVERAGE / AREA):
-        shutil.copytree(part, root, dirs_exist_ok=True, ignore=shutil.ignore_patterns("CHANGE.yaml"))
-    return root
-
-
 def _compared(m: Any) -> bool:
     """The manifests this group compares: its Spark and parallel components (the rest of the area's
     kinds are compared elsewhere, or by test_registry_assets.py)."""
@@ -52,33 +43,13 @@ def _compared(m: Any) -> bool:
 
 
 def outcomes() -> list[F.Outcome]:
-    from controller.render import render
-    from controller.validate import validate
-    with tempfile.TemporaryDirectory() as tmp:
-        root = estate(Path(tmp) / "estate")
-        report = validate(root=root, cwd=root, render=False)
-        stack = next(s for s in report.stacks if s.name == "local")
-        manifests = report.overlaid["local"]
-        rendered = render(manifests, stack, root=root)
-        graph = rendered.graph.by_name() if rendered.graph else {}
-        return [_one(m, graph, root, rendered) for m in manifests if _compared(m)]
+    with coverage_area.rendered(AREA) as done:
+        return [_one(m, done.graph, done.root, done.out) for m in done.manifests if _compared(m)]
 
 
 def _one(m: Any, graph: dict[str, Resource], root: Path, rendered: Any) -> F.Outcome:
     spec = F.KindSpec(F.KINDS["Component"].loader, F.KINDS["Component"].rest, F.KINDS["Component"].main, _component)
-    outcome = F.Outcome(m.path, m.kind, m.name)
-    resource = spec.main(m, graph)
-    if resource is None:
-        errors = [d.message for d in rendered.diagnostics if d.severity.value == "error"]
-        outcome.error = "amlctl: " + ("; ".join(errors[:2]) or "no resource rendered")
-        return outcome
-    try:
-        entity = F._load_entity(spec, m, root, resource)
-    except Exception as e:  # azure-ai-ml refuses it: nothing to compare against
-        outcome.error = "azure-ai-ml: " + str(e).strip().splitlines()[0][:200]
-        return outcome
-    F.compare(m, resource, spec, entity, F.load_known(), outcome)
-    return outcome
+    return F.one(spec, m, graph, root, rendered)
 
 
 KINDS: dict[str, F.KindSpec] = {}
