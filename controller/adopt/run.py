@@ -1,7 +1,7 @@
 """`amlctl import` as one function the CLI and tests call: the stage's steps in order."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
@@ -68,8 +68,9 @@ def adopt(root: Path, stack: str, workspace: str | None = None, only: Iterable[S
     written = tuple(layout.write(root, layout.place(drafts, folder)))
     notes = tuple(n for w in written if w.written for n in w.draft.notes)
     report = Report(stack, workspace, written, tuple(left_out), notes)
-    if record and any(w.written for w in written):
+    if record:
+        # Whatever the files' fate (written now, or there from an earlier run or by hand), each
+        # object read that the working tree renders is adopted: a re-run finishes the job.
         from controller.adopt import record as rec
-        from dataclasses import replace
-        report = replace(report, recorded=rec.record(root, stack, [w for w in written if w.written], settings))
+        report = replace(report, recorded=rec.record(root, stack, found, settings))
     return report
