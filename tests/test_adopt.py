@@ -160,3 +160,21 @@ def test_references_elsewhere_stay_as_they_are():
     assert clean.short_reference(f"azureml:{sim_seed.WS}/models/m/versions/3", sim_seed.WS) == "azureml:m:3"
     assert kinds.parse_selector("model/credit:2") == kinds.Selector("Model", "credit", "2")
     assert local.ML  # the simulation's namespace the seed writes into
+
+
+# -- plan: creates that meet what exists ------------------------------------------------------------
+def test_plan_names_a_create_that_exists_on_the_local_target_and_points_at_import(tmp_path):
+    root = portal_repo(tmp_path)
+    assert amlctl("import", "--stack", "local", "--no-state", "Compute/cpu-cluster", cwd=root).code == 0
+    run = amlctl("plan", "--stack", "local", "--from-scratch", "-o", "json", cwd=root)
+    assert run.code == 0, run.err  # a warning: the plan itself is fine
+    (note,) = [d for d in run.json()["diagnostics"] if d["code"] == "P004"]
+    assert note["severity"] == "warning" and note["path"] == "manifests/compute/cpu-cluster.yaml"
+    assert "already exists on the local target (made as '(made in the portal)'" in note["message"]
+    assert note["message"].endswith("amlctl import --stack local Compute/cpu-cluster")
+
+
+def test_plan_says_a_collision_on_azure_is_not_knowable_offline():
+    run = amlctl("plan", "--stack", "dev", "--from-scratch", "-o", "json", cwd=REPO)
+    (note,) = [d for d in run.json()["diagnostics"] if d["code"] == "P004"]
+    assert "not knowable offline" in note["message"] and "amlctl import --stack dev" in note["message"]

@@ -34,6 +34,9 @@ def test_adopting_a_portal_workspace_creates_nothing_and_then_changes_one_thing(
     git(root, "add", "-A")
     git(root, "commit", "-qm", "adopt the portal workspace")
     assert amlctl("validate", "--strict", cwd=root).code == 0
+    # Adopted: plan no longer warns that the creates would meet what exists.
+    planned = amlctl("plan", "--stack", "local", "--from-scratch", "-o", "json", cwd=root)
+    assert not [d for d in planned.json()["diagnostics"] if d["code"] == "P004"]
 
     preview = amlctl("preview", "--stack", "local", "-o", "json", cwd=root)
     assert preview.code == 0, preview.err
