@@ -15,7 +15,6 @@ import yaml
 import sim_seed
 from conftest import REPO, amlctl, write_tree
 from controller.adopt import clean, kinds, simhttp
-from controller.engine import local
 
 SECRET_KEY = "c2VjcmV0LWtleQ=="  # the seeded datastore's account key: never written anywhere
 
@@ -49,7 +48,7 @@ def test_the_transport_answers_from_azure_ai_mls_rest_models(tmp_path):
     assert got.body["properties"]["properties"]["vmSize"] == "Standard_DS3_v2"
     assert "notAnArmField" not in got.body["properties"]["properties"]
     assert got.body["properties"]["provisioningState"] == "Succeeded"
-    listed = simhttp.answer(portal.store, "GET", "https://management.azure.com" + sim_seed.WS + "/models/credit/versions")
+    listed = simhttp.answer(portal.store, "GET", "https://x" + sim_seed.WS + "/models/credit/versions")
     assert [v["name"] for v in listed.body["value"]] == ["2"]
     # Reads only: the reader can never change the estate.
     assert simhttp.answer(portal.store, "PUT", "https://x" + sim_seed.WS + "/computes/c").status == 405
@@ -159,7 +158,6 @@ def test_references_elsewhere_stay_as_they_are():
     assert clean.short_reference(elsewhere, sim_seed.WS) == elsewhere
     assert clean.short_reference(f"azureml:{sim_seed.WS}/models/m/versions/3", sim_seed.WS) == "azureml:m:3"
     assert kinds.parse_selector("model/credit:2") == kinds.Selector("Model", "credit", "2")
-    assert local.ML  # the simulation's namespace the seed writes into
 
 
 # -- plan: creates that meet what exists ------------------------------------------------------------
@@ -178,3 +176,30 @@ def test_plan_says_a_collision_on_azure_is_not_knowable_offline():
     run = amlctl("plan", "--stack", "dev", "--from-scratch", "-o", "json", cwd=REPO)
     (note,) = [d for d in run.json()["diagnostics"] if d["code"] == "P004"]
     assert "not knowable offline" in note["message"] and "amlctl import --stack dev" in note["message"]
+
+
+def test_rendered_resources_match_the_ids_that_exist_and_azure_imports_through_the_programs_provider():
+    from controller.adopt import record
+    from controller.render.graph import Graph, Resource
+    base = {"resourceGroupName": sim_seed.RG, "workspaceName": sim_seed.WS_NAME}
+    ml = "azure-native:machinelearningservices:"
+    graph = Graph("prod", (
+        Resource("w/compute/cpu", ml + "Compute", {**base, "computeName": "cpu"}, "Compute/cpu"),
+        Resource("w/model/m", ml + "ModelContainer", {**base, "name": "m"}, "Model/m"),
+        Resource("w/model/m@2", ml + "ModelVersion", {**base, "name": "m", "version": "2"}, "Model/m"),
+        Resource("w/compute/gpu", ml + "Compute", {**base, "computeName": "gpu"}, "Compute/gpu"),
+    ), {"subscriptionId": sim_seed.SUB})
+    # azure-ai-ml shows an asset version's id as azureml:<ARM id>; its container exists with it.
+    exists = record.existing_ids([sim_seed.WS + "/computes/cpu", "azureml:" + sim_seed.WS + "/models/m/versions/2"])
+    found, missing = record.match(graph, exists, sim_seed.SUB)
+    assert [m.resource.name for m in found] == ["w/compute/cpu", "w/model/m", "w/model/m@2"]
+    assert missing == ["w/compute/gpu"]
+    settings = {"target": "azure", "subscriptionId": sim_seed.SUB, "location": "westeurope"}
+    specs, table = record.specs(found, settings, Path("unused"), None)
+    assert specs[0]["type"] == "pulumi:providers:azure-native" and specs[0]["name"] == "azure-native"
+    assert {s["provider"] for s in specs[1:]} == {"azure-native"} and not table
+    assert specs[1] == {"type": ml + "Compute", "name": "w/compute/cpu", "id": sim_seed.WS + "/computes/cpu",
+                        "provider": "azure-native"}
+    urn = "urn:pulumi:prod::amlctl-estate::pulumi:providers:azure-native::azure-native"
+    specs, table = record.specs(found, settings, Path("unused"), urn)
+    assert table == {"azure-native": urn} and len(specs) == 3  # the provider in the state is reused

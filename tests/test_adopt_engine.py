@@ -29,7 +29,8 @@ def test_adopting_a_portal_workspace_creates_nothing_and_then_changes_one_thing(
 
     adopted = amlctl("import", "--stack", "local", cwd=root)
     assert adopted.code == 0, adopted.err
-    assert "adopted into stack local's state (nothing was created or changed in the cloud): 11 resource(s)" in adopted.out
+    assert ("adopted into stack local's state (nothing was created or changed in the cloud): 11 resource(s)"
+            in adopted.out)
     assert "= mlw-portal/online-endpoint/credit-online/deployments/blue" in adopted.out
     git(root, "add", "-A")
     git(root, "commit", "-qm", "adopt the portal workspace")

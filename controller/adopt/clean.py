@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 from controller.adopt.kinds import SCHEMA_OF, SCHEMAS
 from controller.adopt.reader import Found

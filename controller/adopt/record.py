@@ -155,7 +155,8 @@ def record(root: Path, stack: str, found: Iterable[Any], settings: Mapping[str, 
             import os
 
             from controller.engine.import_host import path_with_host
-            st.workspace.env_vars["PATH"] = path_with_host(state.state_dir(root, stack).parent, os.environ.get("PATH", ""))
+            home = state.state_dir(root, stack).parent
+            st.workspace.env_vars["PATH"] = path_with_host(home, os.environ.get("PATH", ""))
             st.import_resources(resources=resources, name_table=table or None, protect=False, generate_code=False,
                                 message=f"amlctl import: {len(resources)} existing resource(s)")
             # The last applied graph stays what it was: an import is no apply (and never lets

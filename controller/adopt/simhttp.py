@@ -50,8 +50,10 @@ _PATH_INPUTS = ("resourceGroupName", "workspaceName", "computeName", "name", "ve
 _PROVISIONED = {"computes": "Succeeded", "onlineEndpoints": "Succeeded", "onlineEndpoints/deployments": "Succeeded"}
 # What Azure ML fills in on every response of a kind when the request left it out (azure-ai-ml's
 # entities read them unconditionally: a model version without `flavors` fails Model._from_rest_object).
-_SERVER_DEFAULTS: dict[str, dict[str, Any]] = {"models/versions": {"flavors": {}},
-                                               "onlineEndpoints/deployments": {"scaleSettings": {"scaleType": "Default"}}}
+_SERVER_DEFAULTS: dict[str, dict[str, Any]] = {
+    "models/versions": {"flavors": {}},
+    "onlineEndpoints/deployments": {"scaleSettings": {"scaleType": "Default"}},
+}
 
 
 @dataclass(frozen=True)

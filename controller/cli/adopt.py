@@ -10,7 +10,8 @@ from controller.cli import STACK, _engine_call, _repo_root, cli
 
 @cli.command("import")
 @STACK
-@click.option("--workspace", metavar="NAME", help="The workspace to read (default: the stack's amlctl:defaultWorkspace).")
+@click.option("--workspace", metavar="NAME",
+              help="The workspace to read (default: the stack's amlctl:defaultWorkspace).")
 @click.option("--no-state", is_flag=True, help="Write the manifests only; record nothing in the stack's state.")
 @click.argument("objects", nargs=-1, metavar="[KIND/NAME ...]")
 def import_cmd(stack: str, workspace: str | None, no_state: bool, objects: tuple[str, ...]) -> None:
