@@ -78,6 +78,8 @@ CODES: dict[str, tuple[str, str]] = {
     "P001": ("immutable-version", "The content of an asset version that already exists changed: bump the version."),
     "P002": ("revision", "A git revision cannot be read."),
     "P003": ("orphaned-deployment", "The change deletes an endpoint but keeps deployments of it."),
+    "P004": ("create-may-collide", "A create meets a resource that already exists (known on the local target, "
+                                   "not knowable offline on Azure): adopt it with amlctl import."),
 }
 
 

@@ -113,8 +113,28 @@ def plan_cmd(stack: str, base: str | None, head: str | None, from_scratch: bool,
         raise click.UsageError(str(exc)) from None
     if result is None:
         _failed(diags, f"cannot plan stack {stack}")
+    result.diagnostics.extend(_collisions(stack, result))
     _emit_plan(result, fmt)
     _plan_exit(result, detailed_exitcode)
+
+
+def _collisions(stack: str, result) -> list:
+    """Warnings for creates that meet what exists (controller.adopt.collisions): checked on the
+    local target's simulation, said to be unknowable on Azure."""
+    from controller.adopt import collisions
+    from controller.adopt.run import AdoptError, stack_settings
+    from controller.engine.state import StateError, state_dir
+    root = _repo_root()
+    try:
+        settings = stack_settings(root, stack)
+        exists = None
+        if settings.get("target") == "local":
+            from controller.engine.operations import Refused, _project_name, backend_url
+            managed = collisions.managed_ids(backend_url(root, stack), _project_name(root), stack)
+            exists = collisions.simulation(state_dir(root, stack) / "sim", managed)
+    except (AdoptError, StateError, OSError, Refused):
+        return []  # the stack's own problems are the render's to report
+    return collisions.notes(result, settings, exists)
 
 
 @cli.command("blame")

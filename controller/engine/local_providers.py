@@ -321,6 +321,43 @@ async def _secret_paths(leaves: list[tuple[tuple[str, ...], pulumi.Output]]) -> 
     return [list(p) for p in sorted({p for p, out in leaves if await out.is_secret()})]
 
 
+def simulator(type_token: str, name: str, state_dir: str, subscription: str) -> ArmSimulator:
+    """The provider of one simulated resource (what its `__provider` input pickles)."""
+    cls = {TRAFFIC: TrafficSimulator, SYSTEM_DATASTORE: SystemDatastoreSimulator}.get(type_token, ArmSimulator)
+    return cls(type_token, name, state_dir, subscription)
+
+
+def adoption(type_token: str, name: str, state_dir: Path | str, subscription: str, arm_id: str,
+             inputs: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The import of an existing simulated resource as `pulumi import --file` takes it, or None when
+    the simulation does not hold it.
+
+    The engine's import reads a resource through its provider, and the Python dynamic-provider host
+    cannot serve that read: it finds the provider in the resource's `__provider` input, which an
+    import does not have (pulumi/pulumi#16175). So the import carries the state itself (the import
+    file's `inputs` and `outputs`, which the engine then takes instead of reading): the resource as
+    the simulator's own `read` returns it, which is what a refresh records, with the same pickled
+    provider the program gives it. Inputs are the cloud's, not the manifests': the next preview
+    shows every difference between the two."""
+    from pulumi.dynamic.dynamic import serialize_provider
+    root = str(Path(state_dir).resolve())
+    provider = simulator(type_token, name, root, subscription)
+    read = provider.read(arm_id, dict(inputs))
+    if not read.id:
+        return None
+    ser = serialize_provider(provider)
+    outputs = {**(read.outs or {}), "__provider": ser}
+    given = outputs
+    doc = provider.store.load(arm_id)
+    if type_token != TRAFFIC and doc is not None:
+        # The inputs are the document's properties: what ARM computed (id, an identity's principal)
+        # is output only, as after a create; as inputs it would read as a change the manifests make.
+        given = {**_unredact(arm_id, doc.get("properties", {}), _plain(dict(inputs))), "__provider": ser}
+    cls = classes(root, subscription=subscription)(type_token)
+    return {"type": f"pulumi-python:{cls._resource_type_name}", "name": name, "id": read.id,
+            "inputs": given, "outputs": outputs}
+
+
 class SimulatedResource(dynamic.Resource):
     """A resource of the SIMULATED target. Subclasses (one per type token) come from `classes`."""
 
@@ -343,8 +380,6 @@ class SimulatedResource(dynamic.Resource):
             # can read them as it reads the generated class's client_id and principal_id.
             for key in ("principalId", "clientId", "tenantId"):
                 props.setdefault(key, None)
-        simulator = {TRAFFIC: TrafficSimulator, SYSTEM_DATASTORE: SystemDatastoreSimulator}.get(
-            self._type_token, ArmSimulator)
         super().__init__(simulator(self._type_token, resource_name, self._state_dir, self._subscription),
                          resource_name, props, opts)
         # Outputs are attributes by wire name (identity, resourceGroupName); the program reads them by
