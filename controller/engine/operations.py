@@ -110,7 +110,7 @@ def open_stack(root: Path, stack: str, graph: Graph, engine: Engine, *, create: 
         # The same registration as plain Pulumi's entry (controller.program.entry), on the graph
         # amlctl has settled and rolled for this operation.
         from controller.program import entry
-        entry.register(graph, root, sd / "sim", tree)
+        entry.register(graph, root, state.sim_dir(root, stack), tree)
 
     run = program or registered
 
@@ -195,7 +195,7 @@ def _settled(root: Path, stack: str, graph: Graph, before: Graph | None, report:
     from controller.runs import target
     if not runs.runs_of(graph):
         return graph, ()
-    read = target.reader(graph, state_dir(root, stack) / "sim")
+    read = target.reader(graph, state.sim_dir(root, stack))
 
     def safe(r, body):
         try:

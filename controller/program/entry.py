@@ -52,9 +52,9 @@ def _settled(root: Path, stack: str, graph: Graph) -> Graph:
     from controller import runs
     if not runs.runs_of(graph):
         return graph
-    from controller.engine.state import state_dir
+    from controller.engine.state import sim_dir
     from controller.runs import target
-    settled = runs.settle(graph, runs.read(graph, target.reader(graph, state_dir(root, stack) / "sim")), None)
+    settled = runs.settle(graph, runs.read(graph, target.reader(graph, sim_dir(root, stack))), None)
     if settled.waiting:
         # What serves a run's model takes the model's id once the run has completed. Plain Pulumi
         # knows nothing of the last apply, so what still waits cannot be kept as it was: refuse
@@ -97,11 +97,11 @@ def register(graph: Graph, root: Path, sim: Path, tree: Path | None = None) -> d
 def main(cwd: Path | None = None, stack: str | None = None) -> dict[str, Any]:
     """Run the estate's program for the engine's stack, from the repository at `cwd` (default the
     working directory). The same function as `__main__.py` and an Automation API inline program."""
-    from controller.engine.state import StateError, state_dir
+    from controller.engine.state import StateError, sim_dir
     root = repository(cwd or Path.cwd())
     stack = stack or pulumi.get_stack()
     try:
-        sim = state_dir(root, stack) / "sim"
+        sim = sim_dir(root, stack)
     except StateError as exc:
         raise EntryError(f"amlctl: {exc}") from None
     return register(graph_for(root, stack), root, sim)
