@@ -50,6 +50,7 @@ test: install engine azurite
 bench: install
 	$(PY) benchmarks/validate_bench.py
 	$(PY) benchmarks/plan_bench.py
+	$(PY) benchmarks/many_stacks_bench.py
 
 schemas: install
 	$(AMLCTL) schema export out/schemas
