@@ -190,4 +190,4 @@ def main() -> None:
 
 # The commands register themselves on `cli` when their modules load (after everything above,
 # which they import).
-from controller.cli import deploy, offline, rollout  # noqa: E402,F401
+from controller.cli import deploy, engines, offline, rollout  # noqa: E402,F401
