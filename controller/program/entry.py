@@ -10,6 +10,7 @@ wheel, amlctl's own files are in site-packages, far from the estate.
 from __future__ import annotations
 
 import datetime as dt
+import os
 from pathlib import Path
 from typing import Any
 
@@ -72,12 +73,34 @@ def _placed(root: Path, stack: str, graph: Graph) -> Graph:
     # (controller.rollout). Plain Pulumi keeps every release where it stands: it never starts or
     # advances one (that is `amlctl apply` and `amlctl rollout advance`).
     from controller.rollout.overlay import overlay
+    ours, engines = os.environ.get("AMLCTL_BACKEND_URL", ""), os.environ.get("PULUMI_BACKEND_URL", "")
+    if engines and ours != engines:
+        # The records must come from the state this update writes: amlctl's own default (a file
+        # backend in .amlctl/) would read none, and every release would start over.
+        raise EntryError(f"amlctl: PULUMI_BACKEND_URL is {engines!r} but AMLCTL_BACKEND_URL is {ours or 'not set'!s}: "
+                         "set AMLCTL_BACKEND_URL to the same URL (this stack's endpoints are released by amlctl, "
+                         "which reads where each release stands from the stack's state)")
     records = rollouts.offline_records(root, stack)
     if records is None:
-        raise EntryError("amlctl: this stack's endpoints are released by amlctl, which keeps where each release "
-                         "stands in the stack's state; plain Pulumi reads it from a file backend only "
-                         "(AMLCTL_BACKEND_URL): run `amlctl apply` for this stack")
+        records = _records_from_backend(root, stack)
     return overlay(graph, records, dt.datetime.now(dt.timezone.utc), advance=False).graph
+
+
+def _records_from_backend(root: Path, stack: str):
+    """The release records from a backend that cannot be read offline (azblob://, Pulumi Cloud):
+    the stack's last checkpoint, exported by the engine (`pulumi stack export` reads without the
+    lock the running update holds) from AMLCTL_BACKEND_URL, with the runner's own credentials."""
+    from controller.engine import rollouts
+    from controller.engine.binary import EngineMissing
+    try:
+        return rollouts.records(root, stack)
+    except EngineMissing as exc:
+        raise EntryError(f"amlctl: this stack's endpoints are released by amlctl, which keeps where each release "
+                         f"stands in the stack's state; reading it needs the Pulumi CLI: {exc}") from None
+    except Exception as exc:  # the backend's own failure, said in its words, never a traceback
+        first = next((line.strip() for line in str(exc).splitlines() if line.strip()), type(exc).__name__)
+        raise EntryError(f"amlctl: cannot read where this stack's releases stand from AMLCTL_BACKEND_URL "
+                         f"({first}); set it to the backend the engine uses (PULUMI_BACKEND_URL)") from None
 
 
 def register(graph: Graph, root: Path, sim: Path, tree: Path | None = None) -> dict[str, Any]:
