@@ -1,14 +1,15 @@
 # Two commands for a fresh machine:
 #   make demo   install everything into .venv and run amlctl on the bundled example estate
 #   make test   install everything and run the whole test suite
-# Only python3 (3.10+) is needed beforehand; everything else comes from PyPI.
+# Only python3 (3.10+) is needed beforehand (and Node.js with npm for make test's Azurite); everything
+# else comes from PyPI, the Go module proxy and npm.
 
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 AMLCTL := $(VENV)/bin/amlctl
 STAMP  := $(VENV)/.installed
 
-.PHONY: install engine demo test bench schemas clean
+.PHONY: install engine azurite demo test bench schemas clean
 
 $(PY):
 	python3 -m venv $(VENV)
@@ -26,6 +27,12 @@ install: $(STAMP)
 engine: install
 	scripts/build-pulumi-engine.sh "$$($(PY) -c 'import importlib.metadata as m; print(m.version("pulumi"))')"
 
+# Azurite (Microsoft's Azure Storage emulator, npm package, version pinned in tests/azurite.py), for
+# the team-backend tests: npm-installed into ~/.cache/amlctl/azurite/<version>, outside the
+# repository; a no-op when that version is there. Needs Node.js and npm.
+azurite: install
+	$(PY) tests/azurite.py install
+
 demo: install engine
 	@echo "== amlctl validate --strict (manifests/ and stacks/)"
 	$(AMLCTL) validate --strict
@@ -37,12 +44,13 @@ demo: install engine
 	scripts/demo-local.sh
 
 # Two workers: the suite is mostly engine runs in subprocesses, and the machines it runs on have two cores.
-test: install engine
+test: install engine azurite
 	$(PY) -m pytest -n 2
 
 bench: install
 	$(PY) benchmarks/validate_bench.py
 	$(PY) benchmarks/plan_bench.py
+	$(PY) benchmarks/many_stacks_bench.py
 
 schemas: install
 	$(AMLCTL) schema export out/schemas

@@ -112,8 +112,15 @@ def _render_dir(repo: Path, tree: Path, stacks: list[str], strict: bool, rev: st
                                                    f"no stack file stacks/Pulumi.{stack}.yaml at {label}")]))
     if not present:
         return out
-    folders = tracked(tree)
-    paths = [str(tree / p) for p in folders if (tree / p).exists()]
+    # Only what these stacks read: their manifest folders and their stack files. A plan of one
+    # team's stack in a repository of sixty does not load, check and date the other teams'
+    # manifests (a problem there is theirs, reported by validate and by their own plans).
+    from controller.stacks import STACKS_DIR, manifest_folders
+    own = manifest_folders(tree, only=present)
+    folders = list(dict.fromkeys(own + [STACKS_DIR]))
+    stack_files = [p.relative_to(tree).as_posix()
+                   for s in present for p in sorted((tree / STACKS_DIR).glob(f"Pulumi.{s}.y*ml"))]
+    paths = [str(tree / p) for p in dict.fromkeys(own + stack_files) if (tree / p).exists()]
     # The engine reads secret config from the working tree's stack files: unset keys (K004) are
     # checked there, not in a past revision (a plan's base, the commit drift compares with).
     report = validate(paths or None, cwd=tree, root=tree, strict=strict, render=False, secrets_set=rev is None)
@@ -123,8 +130,8 @@ def _render_dir(repo: Path, tree: Path, stacks: list[str], strict: bool, rev: st
             commits = gitrev.last_commits(repo, rev, folders)
             commits |= _document_commits(repo, rev, report.manifests, commits)
     for stack in present:
-        diags = [d for d in report.diagnostics if d.stack in ("", stack)]
         st = next((s for s in report.stacks if s.name == stack), None)
+        diags = [d for d in report.diagnostics if _concerns(d, stack, st, report.stacks)]
         if any(d.severity is Severity.ERROR for d in diags) or st is None:
             out[stack] = Side(label, None, diags if st else diags + [
                 error("stacks", 0, 0, "P002", f"no stack {stack!r} at {label}")])
@@ -133,6 +140,23 @@ def _render_dir(repo: Path, tree: Path, stacks: list[str], strict: bool, rev: st
         reads = tuple(sorted(set(folders) | report.referenced | {"Pulumi.yaml"}))
         out[stack] = Side(label, rendered.graph, diags + rendered.diagnostics, reads)
     return out
+
+
+def _concerns(d: Diagnostic, name: str, stack, stacks) -> bool:
+    """Whether a problem stops this stack's render: one of its own view (tagged with it), or one in
+    a file it reads (its manifest folders, its stack file), or in a file of no stack's (Pulumi.yaml,
+    a file a manifest refers to). Another team's broken manifest stops that team's stacks only."""
+    if d.stack:
+        return d.stack == name
+    if stack is None:
+        return True
+    from controller.stacks import STACK_FILE, STACKS_DIR, _inside
+    folder, _, file = d.path.rpartition("/")
+    if folder == STACKS_DIR and STACK_FILE.match(file):
+        return STACK_FILE.match(file).group(1) == name
+    if _inside(d.path, stack.manifest_paths):
+        return True
+    return not any(_inside(d.path, s.manifest_paths) for s in stacks)
 
 
 FROM_SCRATCH = "pass --from-scratch to plan what a first apply creates"

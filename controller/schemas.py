@@ -71,6 +71,7 @@ class SchemaSet:
             (doc["$id"], referencing.Resource.from_contents(doc)) for doc in self.documents.values()
         )
         self._validators: dict[str, jsonschema.protocols.Validator] = {}
+        self._annotated: dict[tuple[str, str], tuple] = {}  # annotations(): (file, document) -> where
         self._resolved: dict[tuple[str, str], tuple[dict[str, Any], str]] = {}
         self._fast: dict[str, Any] = {}
         self._fast_registry: Any = None
@@ -372,7 +373,29 @@ _ANNOTATIONS = {"x-amlctl-ref": "ref", "x-amlctl-path": "path", "x-amlctl-secret
 
 def annotations(schemas: SchemaSet, file: str, instance: Any) -> list[Annotated]:
     """Walk a schema-valid document alongside its schema and collect the x-amlctl annotations that
-    apply to its values. Branches (anyOf/oneOf/if) are followed only where the value matches them."""
+    apply to its values. Branches (anyOf/oneOf/if) are followed only where the value matches them.
+
+    The walk is the costliest step of validating and rendering, and one document is asked about
+    many times (its checks, each stack's view, the render, both sides of a plan): where it lies is
+    kept per equal document, and each answer's `instance` is read from the document asked about."""
+    try:
+        key = (file, json.dumps(instance, sort_keys=True, separators=(",", ":")))
+    except (TypeError, ValueError):  # not plain JSON data (a key that is no string): walk it
+        return _annotations(schemas, file, instance)
+    found = schemas._annotated.get(key)
+    if found is None:
+        found = schemas._annotated[key] = tuple((a.path, a.key, a.value)
+                                                for a in _annotations(schemas, file, instance))
+    return [Annotated(path, name, value, _at(instance, path)) for path, name, value in found]
+
+
+def _at(instance: Any, path: tuple) -> Any:
+    for part in path:
+        instance = instance[part]
+    return instance
+
+
+def _annotations(schemas: SchemaSet, file: str, instance: Any) -> list[Annotated]:
     out: list[Annotated] = []
     root = schemas.documents[file]
     _walk(schemas, root, root["$id"], instance, (), out, set())

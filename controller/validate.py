@@ -106,7 +106,7 @@ def validate(paths: list[str] | None = None, *, cwd: Path | None = None, root: P
             continue
         report.stacks.append(stack)
         # A stack that names its manifest folders (amlctl:manifests) sees only the manifests in them.
-        own = [m for m in loaded.manifests if stack.reads(m)] if "manifests" in stack.settings else loaded.manifests
+        own = stack.own(loaded.manifests) if "manifests" in stack.settings else loaded.manifests
         overlaid, diags = st.apply(stack, own, schemas)
         report.overlaid[stack.name] = overlaid
         result = checks.check(overlaid, options, schemas)

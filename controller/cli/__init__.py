@@ -116,9 +116,9 @@ def _engine_call(fn, *args, **kwargs):
         click.echo(f"amlctl: {exc}", err=True)
         sys.exit(130)  # the shell's code for "stopped by a signal", as for Ctrl-C
     except auto_errors.ConcurrentUpdateError as exc:
-        from controller.engine.interrupt import lock_holder
+        from controller.engine.interrupt import holder_in, lock_holder
         from controller.engine.operations import backend_url
-        holder = lock_holder(backend_url(args[0], stack), stack) if len(args) > 1 else None
+        holder = (lock_holder(backend_url(args[0], stack), stack) if len(args) > 1 else None) or holder_in(str(exc))
         said = holder or next((line.strip() for line in str(exc).splitlines() if line.strip()), "")
         click.echo(f"amlctl: another update of stack {stack} is running ({said}); nothing was changed. If its "
                    "process is gone (a runner lost on another machine; a dead one on this machine is cleared by "
@@ -190,4 +190,4 @@ def main() -> None:
 
 # The commands register themselves on `cli` when their modules load (after everything above,
 # which they import).
-from controller.cli import adopt, deploy, offline, rollout  # noqa: E402,F401
+from controller.cli import adopt, deploy, engines, offline, rollout  # noqa: E402,F401

@@ -166,7 +166,7 @@ def simulate_cmd(stack: str, deployment: str, requests: int, http_5xx: int, succ
     """Local target only: what the simulated Azure Monitor says about a deployment (Azure's name, as
     `rollout status` shows it) from now on."""
     from controller.engine import local_traffic, rollouts
-    from controller.engine.state import state_dir
+    from controller.engine.state import sim_dir
     from controller.stacks import load_stack
     root = _repo_root()
     loaded, _ = load_stack(root / "stacks" / f"Pulumi.{stack}.yaml", f"stacks/Pulumi.{stack}.yaml")
@@ -183,7 +183,7 @@ def simulate_cmd(stack: str, deployment: str, requests: int, http_5xx: int, succ
     if name not in known:
         raise click.UsageError(f"{name!r} is not a deployment of {endpoint} that takes or is about to take traffic "
                                f"({', '.join(sorted(known)) or 'none'})")
-    entry = local_traffic.set_health(state_dir(root, stack) / "sim", f"{step.endpoint_id}/deployments/{name}",
+    entry = local_traffic.set_health(sim_dir(root, stack), f"{step.endpoint_id}/deployments/{name}",
                                      requests=requests, http_5xx=http_5xx, success_rate=success_rate,
                                      p95_latency_ms=p95_ms)
     click.echo(f"simulated metrics of {endpoint}/{name}: {json.dumps(entry, sort_keys=True)}")

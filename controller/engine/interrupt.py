@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -369,6 +370,17 @@ def lock_holder(backend: str, stack: str) -> str | None:
         except (OSError, ValueError, AttributeError):
             continue
     return None
+
+
+# The engine's own line for each lock of a diy backend (pkg/backend/diy/lock.go), the only place a
+# blob backend's lock holder is said without reading the bucket with credentials of amlctl's own.
+_HOLDER = re.compile(r"created by (?P<user>.*?)@(?P<host>\S+) \(pid (?P<pid>\d+)\) at (?P<at>\S+)")
+
+
+def holder_in(message: str) -> str | None:
+    """The lock holder the engine's conflict error names, in the line lock_holder gives."""
+    m = _HOLDER.search(message)
+    return f"pid {m['pid']} on {m['host']} ({m['user'] or '?'}), since {m['at']}" if m else None
 
 
 def _alive(pid: int) -> bool:

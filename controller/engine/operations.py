@@ -89,13 +89,14 @@ class NeverApplied(Exception):
 
 
 def open_stack(root: Path, stack: str, graph: Graph, engine: Engine, *, create: bool = True,
-               tree: Path | None = None, secrets_provider: str | None = None):
+               tree: Path | None = None, secrets_provider: str | None = None,
+               program: Callable[[], Any] | None = None):
     """The stack in the backend. Read-only commands pass create=False: creating a stack makes
     Pulumi write a new encryption salt into the stack file, a change nobody asked for. `tree`
-    is where the program finds the files it uploads (a past revision's, for drift)."""
+    is where the program finds the files it uploads (a past revision's, for drift). `program`
+    replaces the registration of `graph` (plain Pulumi's entry, run inline, for instance)."""
     from pulumi import automation as auto
 
-    from controller.program import azure_provider, build
     sd = state_dir(root, stack)
     backend = backend_url(root, stack)
     if state.file_backend(backend) is not None:
@@ -105,15 +106,13 @@ def open_stack(root: Path, stack: str, graph: Graph, engine: Engine, *, create: 
     checkpoint.check(backend, project, stack)  # a torn checkpoint: say how to recover, before the engine fails
     target = graph.settings.get("target", "azure")
 
-    def program() -> None:
-        if target == "local":
-            from controller.engine import local
-            sub = graph.settings.get("subscriptionId")
-            build(graph, tree or root, classes=local.classes(sd / "sim", subscription=sub),
-                  client_config=lambda f: local.client_config(sub)[f], secret_reader=local.key_vault_secret,
-                  latest_reader=local.latest_reader(sd / "sim"))
-        else:
-            build(graph, tree or root, provider=azure_provider(graph))
+    def registered() -> None:
+        # The same registration as plain Pulumi's entry (controller.program.entry), on the graph
+        # amlctl has settled and rolled for this operation.
+        from controller.program import entry
+        entry.register(graph, root, state.sim_dir(root, stack), tree)
+
+    run = program or registered
 
     # The engine works in a project folder of amlctl's own under the state directory: inline
     # programs need no `main`, and the repository's files are never rewritten. Stack settings are
@@ -126,9 +125,9 @@ def open_stack(root: Path, stack: str, graph: Graph, engine: Engine, *, create: 
                                       env_vars=_env(root, stack, target), project_settings=settings,
                                       secrets_provider=secrets_provider)  # used when the stack is created
     if create:
-        return auto.create_or_select_stack(stack_name=stack, project_name=settings.name, program=program, opts=opts)
+        return auto.create_or_select_stack(stack_name=stack, project_name=settings.name, program=run, opts=opts)
     try:
-        return auto.select_stack(stack_name=stack, project_name=settings.name, program=program, opts=opts)
+        return auto.select_stack(stack_name=stack, project_name=settings.name, program=run, opts=opts)
     except auto.errors.StackNotFoundError:
         raise NeverApplied(f"stack {stack} has never been applied (the backend has no such stack)") from None
 
@@ -196,7 +195,7 @@ def _settled(root: Path, stack: str, graph: Graph, before: Graph | None, report:
     from controller.runs import target
     if not runs.runs_of(graph):
         return graph, ()
-    read = target.reader(graph, state_dir(root, stack) / "sim")
+    read = target.reader(graph, state.sim_dir(root, stack))
 
     def safe(r, body):
         try:

@@ -9,7 +9,7 @@ from typing import Mapping
 
 from controller import plan as P
 from controller.engine import checkpoint
-from controller.engine.state import file_backend, state_dir
+from controller.engine.state import file_backend, sim_dir
 from controller.render.graph import Graph
 from controller.rollout import Rolled
 from controller.rollout.overlay import TRAFFIC, overlay
@@ -57,7 +57,7 @@ def roll(root: Path, stack: str, graph: Graph, *, decisions: Mapping[str, str] |
     if not has_endpoints(graph):
         return Rolled(graph)
     now = now or dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
-    health = health_for(graph, state_dir(root, stack) / "sim", now)
+    health = health_for(graph, sim_dir(root, stack), now)
     return overlay(graph, records(root, stack) if applied is None else applied, now, health, decisions, advance)
 
 

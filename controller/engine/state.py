@@ -47,6 +47,15 @@ def state_dir(root: Path, stack: str) -> Path:
     return base / stack
 
 
+def sim_dir(root: Path, stack: str) -> Path:
+    """Where the local target keeps its simulated resources: the stand-in for Azure. Default
+    `<state dir>/sim`; $AMLCTL_SIM_DIR/<stack> when set, so that runners which share a backend
+    (AMLCTL_BACKEND_URL) can share the simulated cloud too, as they would share Azure."""
+    if os.environ.get("AMLCTL_SIM_DIR"):
+        return Path(os.environ["AMLCTL_SIM_DIR"]) / state_dir(root, stack).name
+    return state_dir(root, stack) / "sim"
+
+
 def make_dir(path: Path) -> Path:
     """`path` created if need be; StateError naming it when amlctl cannot write there."""
     try:
