@@ -35,6 +35,8 @@ class Mocks(pulumi.runtime.Mocks):
         seen.append({"type": args.typ, "name": args.name, "inputs": args.inputs})
         state = dict(args.inputs)
         state["identity"] = {"principalId": "principal-of-" + args.name, "type": "SystemAssigned"}
+        if args.typ == "azure-native:managedidentity:UserAssignedIdentity":  # its ids are outputs, as in Azure
+            state["principalId"] = state["clientId"] = "principal-of-" + args.name
         return args.name + "-id", state
     def call(self, args):
         return {"tenantId": "tenant-0000", "clientId": "c", "objectId": "o", "subscriptionId": "s"}

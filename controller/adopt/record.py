@@ -146,7 +146,7 @@ def record(root: Path, stack: str, found: Iterable[Any], settings: Mapping[str, 
         todo = [m for m in matches if m.resource.name not in held]
         provider = next((r["urn"] for r in held.values() if r.get("type") == "pulumi:providers:azure-native"
                          and _name(r.get("urn", "")) == "azure-native"), None)
-        resources, table = specs(todo, settings, state.state_dir(root, stack) / "sim", provider)
+        resources, table = specs(todo, settings, state.sim_dir(root, stack), provider)
         if resources:
             was = state.read(root, stack)
             state.begin(root, stack, "import")

@@ -42,7 +42,7 @@ def adopt(root: Path, stack: str, workspace: str | None = None, only: Iterable[S
           record: bool = True, ml: Any = None) -> Report:
     """Write the manifests of what the workspace holds (all covered kinds, or `only`), then record
     the import of each existing resource they render to into the stack's state."""
-    from controller.engine.state import state_dir
+    from controller.engine.state import sim_dir
     settings = stack_settings(root, stack)
     workspace = workspace or settings.get("defaultWorkspace")
     if not workspace:
@@ -51,7 +51,7 @@ def adopt(root: Path, stack: str, workspace: str | None = None, only: Iterable[S
         if not settings.get(key):
             raise AdoptError(f"stack {stack} has no amlctl:{key}: amlctl import reads the workspace there")
     if ml is None:
-        ml = reader.client(settings, workspace, state_dir(root, stack) / "sim")
+        ml = reader.client(settings, workspace, sim_dir(root, stack))
     try:
         found = reader.read(ml, only)
     except reader.ReadError as exc:

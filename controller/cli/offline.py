@@ -123,15 +123,15 @@ def _collisions(stack: str, result) -> list:
     local target's simulation, said to be unknowable on Azure."""
     from controller.adopt import collisions
     from controller.adopt.run import AdoptError, stack_settings
-    from controller.engine.state import StateError, state_dir
+    from controller.engine.operations import Refused, _project_name, backend_url
+    from controller.engine.state import StateError, sim_dir
     root = _repo_root()
     try:
         settings = stack_settings(root, stack)
         exists = None
         if settings.get("target") == "local":
-            from controller.engine.operations import Refused, _project_name, backend_url
             managed = collisions.managed_ids(backend_url(root, stack), _project_name(root), stack)
-            exists = collisions.simulation(state_dir(root, stack) / "sim", managed)
+            exists = collisions.simulation(sim_dir(root, stack), managed)
     except (AdoptError, StateError, OSError, Refused):
         return []  # the stack's own problems are the render's to report
     return collisions.notes(result, settings, exists)
