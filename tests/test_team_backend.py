@@ -195,15 +195,20 @@ def test_a_runner_killed_mid_update_and_the_other_recovering(team, blob):
     base, env, _ = team
     _commit_in_origin(team, "A runner lost mid-update.")
     a, b = _runner(team, "runner-a"), _runner(team, "runner-b")
-    lost = subprocess.Popen([sys.executable, "-m", "controller", "apply", "--stack", STACK, "--yes"], cwd=a,
-                            env={**env, "AMLCTL_SIM_SLOW": "workspace/mlw-team:30"}, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 90
-    while not _pending(blob) and time.monotonic() < deadline:  # the workspace's update is in flight
-        time.sleep(0.3)
-    assert _pending(blob), "the update got under way"
-    lost.send_signal(signal.SIGKILL)  # a lost runner: no chance to clean up
-    lost.wait(timeout=30)
+    # The workspace's update is held open long enough for the check below to see it in flight on
+    # a loaded machine (render, preview and the engine's start come first).
+    log = base / "lost-runner.log"
+    with log.open("w") as out:
+        lost = subprocess.Popen([sys.executable, "-m", "controller", "apply", "--stack", STACK, "--yes"], cwd=a,
+                                env={**env, "AMLCTL_SIM_SLOW": "workspace/mlw-team:120"}, stdout=out, stderr=out)
+    try:
+        deadline = time.monotonic() + 240
+        while not _pending(blob) and lost.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.3)
+        assert _pending(blob), f"the update got under way (exit {lost.poll()}): {log.read_text()[-2000:]}"
+    finally:
+        lost.send_signal(signal.SIGKILL)  # a lost runner: no chance to clean up
+        lost.wait(timeout=30)
     assert _locks(blob), "a lost runner leaves its lock in the bucket"
 
     r = _run(b, env, "apply", "--stack", STACK, "--yes")
