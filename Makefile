@@ -44,8 +44,10 @@ demo: install engine
 	scripts/demo-local.sh
 
 # Two workers: the suite is mostly engine runs in subprocesses, and the machines it runs on have two cores.
+# --dist loadgroup keeps a module marked xdist_group (the team-backend tests, which go on from each
+# other's shared state) on one worker, in order; every other test is spread as before.
 test: install engine azurite
-	$(PY) -m pytest -n 2
+	$(PY) -m pytest -n 2 --dist loadgroup
 
 bench: install
 	$(PY) benchmarks/validate_bench.py

@@ -21,6 +21,10 @@ import pytest
 import azurite
 from conftest import REPO, git
 
+# The tests go on from each other's state in one shared backend (one Azurite, one origin): they
+# must run in order on one worker (make test runs xdist with --dist loadgroup).
+pytestmark = pytest.mark.xdist_group("team-backend")
+
 PASSPHRASE = "correct horse battery staple"
 SECRET = "team-s3cr3t-0451"  # the value of amlctl:apiKey: must never be found in clear
 STACK = "team"
