@@ -17,12 +17,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
+
+from plan_bench import timed  # the same whole-process timing (median of runs) as plan_bench
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
@@ -62,18 +62,6 @@ def build(root: Path, workspaces: int, per_workspace: int) -> tuple[int, list[st
             stacks.append(name)
     (root / "Pulumi.yaml").write_text("name: many\nruntime: python\nstackConfigDir: stacks\n")
     return total, stacks
-
-
-def timed(cmd: list[str], cwd: Path, repeat: int, ok=(0,)) -> tuple[float, str]:
-    times, out = [], ""
-    for _ in range(repeat):
-        t = time.perf_counter()
-        p = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True)
-        times.append(time.perf_counter() - t)
-        if p.returncode not in ok:
-            raise SystemExit(f"{' '.join(cmd)} failed ({p.returncode}):\n{p.stderr[-3000:]}{p.stdout[-3000:]}")
-        out = p.stdout
-    return statistics.median(times), out
 
 
 def main() -> None:
